@@ -1,0 +1,20 @@
+"""nengojax: run Nengo models on JAX.
+
+A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
+(`compile` -> `CompiledNetwork` with ``init_params``, ``init_state``, ``step`` and
+``run``) for JAX users.
+"""
+
+from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
+from .ops.neurons import register_neuron_step
+from .simulator import Simulator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompiledNetwork",
+    "Simulator",
+    "compile",
+    "register_lowering",
+    "register_neuron_step",
+]

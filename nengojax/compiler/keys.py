@@ -1,0 +1,77 @@
+"""Stable string names for the objects of a network.
+
+Names depend only on the structure of the network (the order in which objects
+were added), so they are the same across compiles of the same network.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nengo
+from nengo.exceptions import ValidationError
+
+
+def _slug(label) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", str(label)).strip("_")
+
+
+class KeyMap:
+    """Maps nengo objects to stable string keys.
+
+    Parameters
+    ----------
+    network : nengo.Network or None
+        The network whose objects are named.
+    """
+
+    def __init__(self, network: nengo.Network | None):
+        self._keys: dict[int, str] = {}
+        self._objs: dict[str, object] = {}
+        if network is None:
+            return
+        kinds = [
+            ("ensemble", network.all_ensembles),
+            ("node", network.all_nodes),
+            ("connection", network.all_connections),
+            ("probe", network.all_probes),
+            ("network", [network, *network.all_networks]),
+        ]
+        for prefix, objs in kinds:
+            for i, obj in enumerate(objs):
+                label = getattr(obj, "label", None)
+                key = f"{prefix}_{i}" + (f"_{_slug(label)}" if label else "")
+                self._add(obj, key)
+                if isinstance(obj, nengo.Ensemble):
+                    self._add(obj.neurons, f"{key}.neurons")
+                if isinstance(obj, nengo.Connection) and obj.learning_rule is not None:
+                    rules = obj.learning_rule
+                    if isinstance(rules, nengo.connection.LearningRule):
+                        self._add(rules, f"{key}.learning_rule")
+                    else:
+                        items = rules.items() if isinstance(rules, dict) else enumerate(rules)
+                        for name, rule in items:
+                            self._add(rule, f"{key}.learning_rule_{_slug(name)}")
+
+    def _add(self, obj, key: str) -> None:
+        self._keys[id(obj)] = key
+        self._objs[key] = obj
+
+    def has(self, obj) -> bool:
+        """Whether ``obj`` has a key."""
+        return id(obj) in self._keys
+
+    def key(self, obj, attr: str | None = None) -> str:
+        """The key of ``obj`` (and of its attribute ``attr``, if given)."""
+        if isinstance(obj, str):
+            return obj if attr is None else f"{obj}.{attr}"
+        if id(obj) not in self._keys:
+            raise ValidationError(
+                f"{obj} is not part of the compiled network", attr="obj", obj=obj
+            )
+        key = self._keys[id(obj)]
+        return key if attr is None else f"{key}.{attr}"
+
+    def obj(self, key: str):
+        """The object named ``key``."""
+        return self._objs[key]

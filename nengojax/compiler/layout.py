@@ -1,0 +1,244 @@
+"""Where every nengo Signal lives in the compiled network.
+
+Each *base* signal becomes one flat JAX array.  Views of a base become static
+slices (when their elements are contiguous in row-major order) or static gathers.
+Bases are sorted into four homes:
+
+``param``
+    Never written by any operator and named in ``model.sig`` (encoders, biases,
+    weights, ...): user-visible entries of ``params``.
+``const``
+    Never written and not named: baked into the compiled function as arguments.
+``state``
+    Written by some operator and read before being overwritten in a step: carried
+    from step to step (the scan carry).
+``scratch``
+    Written by some operator, but fully reset or set before any read in each step:
+    recreated every step from its initial value and never carried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from nengo.builder.signal import Signal
+from nengo.exceptions import BuildError
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Static description of how a signal reads from its base's flat array.
+
+    Attributes
+    ----------
+    base : int
+        Index of the base in `.SignalLayout.bases`.
+    shape : tuple
+        Shape of the signal.
+    start, stop : int or None
+        Set for contiguous views: the flat slice ``[start:stop]``.
+    index : numpy.ndarray or None
+        Set for non-contiguous views: flat indices into the base, with the shape
+        of the signal.
+    full : bool
+        Whether the view covers the whole base in its natural order.
+    """
+
+    base: int
+    shape: tuple
+    start: int | None
+    stop: int | None
+    index: np.ndarray | None
+    full: bool
+
+    def __hash__(self):
+        return hash((self.base, self.shape, self.start, self.stop, self.full))
+
+    def __eq__(self, other):
+        return self is other
+
+
+def _addresses(arr: np.ndarray) -> np.ndarray:
+    """Byte address of every element of ``arr`` (in row-major order of ``arr``)."""
+    ptr = arr.__array_interface__["data"][0]
+    if arr.ndim == 0:
+        return np.array(ptr, dtype=np.int64)
+    grids = np.indices(arr.shape, dtype=np.int64)
+    return ptr + sum(g * s for g, s in zip(grids, arr.strides))
+
+
+def flat_index(sig: Signal) -> np.ndarray:
+    """Flat (row-major) indices of ``sig``'s elements within its base."""
+    base = sig.base
+    b = base.initial_value
+    v = sig.initial_value
+    view_addr = _addresses(v)
+    if b.flags.c_contiguous:
+        ptr = b.__array_interface__["data"][0]
+        idx = (view_addr - ptr) // b.itemsize
+    else:
+        base_addr = _addresses(b).ravel()
+        order = np.argsort(base_addr)
+        pos = np.searchsorted(base_addr[order], view_addr)
+        idx = order[np.clip(pos, 0, len(order) - 1)]
+    idx = np.asarray(idx, dtype=np.int64).reshape(v.shape)
+    if idx.size and (idx.min() < 0 or idx.max() >= b.size):
+        raise BuildError(f"Signal {sig} is not a view inside its base {base}")
+    return idx
+
+
+def make_view(sig: Signal, base_index: int) -> View:
+    """Build the static `.View` of ``sig`` (a dense signal)."""
+    shape = tuple(sig.shape)
+    if not sig.is_view:
+        return View(base_index, shape, 0, sig.size, None, True)
+    idx = flat_index(sig)
+    flat = idx.ravel()
+    size = flat.size
+    if size == 0:
+        return View(base_index, shape, 0, 0, None, False)
+    start = int(flat[0])
+    if np.array_equal(flat, np.arange(start, start + size)):
+        full = start == 0 and size == sig.base.size
+        return View(base_index, shape, start, start + size, None, full)
+    return View(base_index, shape, None, None, idx, False)
+
+
+@dataclasses.dataclass
+class Base:
+    """A base signal and its home."""
+
+    signal: Signal
+    index: int
+    kind: str  # "param", "const", "state" or "scratch"
+    init: np.ndarray  # flat initial value (dense bases) in the compute dtype
+    key: str  # name in the state dict (state bases) or constants dict
+    sparse: bool = False
+
+
+class SignalLayout:
+    """The static home of every signal of a built nengo model.
+
+    Parameters
+    ----------
+    operators : list of Operator
+        The operators in step order.
+    float_dtype : numpy.dtype
+        The floating point dtype of all float signals.
+    int_dtype : numpy.dtype
+        The integer dtype of all integer signals.
+    """
+
+    def __init__(self, operators, float_dtype, int_dtype):
+        self.float_dtype = np.dtype(float_dtype)
+        self.int_dtype = np.dtype(int_dtype)
+        self.bases: list[Base] = []
+        self._base_of: dict[Signal, int] = {}
+        self._views: dict[Signal, View] = {}
+
+        written = set()
+        for op in operators:
+            for sig in op.sets + op.incs + op.updates:
+                written.add(sig.base)
+        self.scratch = _scratch_bases(operators)
+
+        for op in operators:
+            for sig in op.all_signals:
+                self._add_base(sig.base, written)
+
+    def _add_base(self, base: Signal, written: set) -> int:
+        if base in self._base_of:
+            return self._base_of[base]
+        index = len(self.bases)
+        sparse = base.sparse
+        if base in written:
+            kind = "scratch" if base in self.scratch else "state"
+        else:
+            kind = "const"
+        init = None if sparse else self.cast(np.asarray(base.initial_value)).ravel()
+        self.bases.append(Base(base, index, kind, init, f"s{index}", sparse))
+        self._base_of[base] = index
+        return index
+
+    def cast(self, value: np.ndarray) -> np.ndarray:
+        """Cast a NumPy value to the compute dtype of its kind."""
+        value = np.asarray(value)
+        if value.dtype.kind == "f":
+            return value.astype(self.float_dtype)
+        if value.dtype.kind in "iu":
+            return value.astype(self.int_dtype)
+        if value.dtype.kind == "b":
+            return value.astype(self.float_dtype)
+        raise BuildError(f"Unsupported signal dtype {value.dtype}")
+
+    def base_index(self, sig: Signal) -> int:
+        """Index of ``sig``'s base, adding the base if needed (as a constant)."""
+        base = sig.base
+        if base not in self._base_of:
+            return self._add_base(base, set())
+        return self._base_of[base]
+
+    def view(self, sig: Signal) -> View:
+        """The static `.View` of ``sig``."""
+        if sig not in self._views:
+            self._views[sig] = make_view(sig, self.base_index(sig))
+        return self._views[sig]
+
+    def by_kind(self, kind: str) -> list[Base]:
+        """All bases of one home."""
+        return [b for b in self.bases if b.kind == kind]
+
+
+def _pure_sets(op) -> list:
+    """The signals that ``op`` overwrites without reading their old value.
+
+    nengo lists some read-modify-write signals under ``sets`` (the state of
+    `.SimNeurons`, for example), so only known pure setters count.
+    """
+    from nengo.builder.neurons import SimNeurons
+    from nengo.builder.operator import Copy, Reset, SimPyFunc
+    from nengo.builder.processes import SimProcess
+
+    if isinstance(op, Reset):
+        return [op.dst]
+    if isinstance(op, Copy) and not op.inc and op.dst_slice is None:
+        return [op.dst]
+    if isinstance(op, SimPyFunc) and op.output is not None:
+        return [op.output]
+    if isinstance(op, SimProcess) and op.mode == "set":
+        return [op.output]
+    if isinstance(op, SimNeurons):
+        return [op.output]
+    return []
+
+
+def _covers_base(sig: Signal) -> bool:
+    if not sig.is_view:
+        return True
+    if sig.size != sig.base.size:
+        return False
+    return np.array_equal(np.sort(flat_index(sig).ravel()), np.arange(sig.base.size))
+
+
+def _scratch_bases(operators) -> set:
+    """Bases whose every element is overwritten before it is read in each step.
+
+    Such bases carry no information from one step to the next. We take the
+    simple, safe case: the first operator (in step order) touching the base
+    overwrites the whole base without reading it, and nothing updates it.
+    """
+    first = {}
+    updated = set()
+    for op in operators:
+        for sig in op.updates:
+            updated.add(sig.base)
+        pure = _pure_sets(op)
+        pure_ids = {id(s) for s in pure}
+        others = [s for s in op.all_signals if id(s) not in pure_ids]
+        for sig in others:
+            first.setdefault(sig.base, False)
+        for sig in pure:
+            if sig.base not in first:
+                first[sig.base] = _covers_base(sig)
+    return {b for b, ok in first.items() if ok and b not in updated}

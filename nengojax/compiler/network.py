@@ -1,0 +1,569 @@
+"""`CompiledNetwork`: a nengo network as pure JAX functions."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import jax
+import jax.numpy as jnp
+import nengo
+import numpy as np
+from nengo.builder import Model
+from nengo.builder.optimizer import optimize as nengo_optimize
+from nengo.cache import get_default_decoder_cache
+from nengo.exceptions import ValidationError
+from nengo.utils.graphs import toposort
+from nengo.utils.simulator import operator_dependency_graph
+
+from .. import ops as _ops  # noqa: F401  (registers the lowerings)
+from .env import StepEnv
+from .host import HostSource, HostStream, is_host_source
+from .keys import KeyMap
+from .layout import SignalLayout, View, flat_index
+from .registry import get_lowering
+
+
+def default_float_dtype() -> np.dtype:
+    """float64 when JAX runs with x64 enabled, else float32."""
+    return np.dtype(np.float64 if jax.config.jax_enable_x64 else np.float32)
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """The seed of minibatch item ``stream``: item 0 uses ``seed`` itself, so a
+    batch of one reproduces ``nengo.Simulator``'s random streams."""
+    if stream == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1)[0] >> 1)
+
+
+class LoweringContext:
+    """What a lowering may ask about the network at compile time."""
+
+    def __init__(self, compiled: CompiledNetwork):
+        self._c = compiled
+        self.layout = compiled.layout
+        self.dt = compiled.dt
+        self.model = compiled.model
+        self.step_signal = compiled.model.step
+        self.time_signal = compiled.model.time
+
+    def host_key(self, op) -> str:
+        """Key of host source ``op`` in the per-step host values."""
+        return self._c._host_key_of_op[id(op)]
+
+    def node_key_of(self, op) -> str | None:
+        """Key of the Node whose output ``op`` produces, if any."""
+        return self._c._node_key_of_op.get(id(op))
+
+    def op_index(self, op) -> int:
+        """Position of ``op`` in step order (a salt for per-operator randomness)."""
+        return self._c._op_index[id(op)]
+
+    def seed_for_stream(self, stream: int) -> int:
+        """NumPy seed for host-side randomness of minibatch item ``stream``."""
+        return stream_seed(self._c.seed, stream)
+
+    def warn_host(self, obj, what: str) -> None:
+        """Warn that ``obj`` runs on the host every step."""
+        warnings.warn(
+            f"{obj} ({what}) has no JAX lowering; it runs through a host callback "
+            "every time step (slow, and not differentiable)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def guard_callback(self, fn):
+        """Wrap a host callback so its exception reaches the caller unchanged."""
+        errors = self._c._callback_errors
+
+        def guarded(*args):
+            try:
+                return fn(*args)
+            except Exception as e:
+                errors.error = e
+                raise
+
+        return guarded
+
+
+class CompiledNetwork:
+    """A nengo network compiled into pure JAX functions.
+
+    Static structure (signal layout, operator schedule, keys) lives in this
+    object; dynamic values live in two pytrees, ``params`` (constants such as
+    encoders, biases and weights; shared across a minibatch) and ``state``
+    (everything that persists from one step to the next).
+
+    Use `nengojax.compile` to create one.
+    """
+
+    def __init__(
+        self,
+        network: nengo.Network | None,
+        dt: float = 0.001,
+        seed: int | None = None,
+        model: Model | None = None,
+        dtype=None,
+        optimize: bool = True,
+    ):
+        self.dt = float(dt)
+        self.network = network
+        self.float_dtype = np.dtype(dtype) if dtype is not None else default_float_dtype()
+        if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValidationError(
+                "float64 needs JAX's x64 mode: call "
+                "jax.config.update('jax_enable_x64', True) before compiling",
+                attr="dtype",
+            )
+        if self.float_dtype.kind != "f":
+            raise ValidationError(f"dtype must be a float type, got {dtype}", attr="dtype")
+        int_dtype = np.int64 if self.float_dtype == np.float64 else np.int32
+
+        if model is None:
+            model = Model(
+                dt=self.dt,
+                label=f"{network}, dt={self.dt:f}",
+                decoder_cache=get_default_decoder_cache(),
+            )
+        else:
+            if model.dt != self.dt:
+                raise ValidationError(
+                    f"model.dt ({model.dt}) differs from dt ({self.dt})", attr="dt"
+                )
+        self.model = model
+        if network is not None:
+            model.build(network)
+        if seed is None:
+            if network is not None and network.seed is not None:
+                seed = network.seed + 1
+            else:
+                seed = np.random.randint(np.iinfo(np.int32).max)
+        self.seed = int(seed)
+
+        dg = operator_dependency_graph(model.operators)
+        if optimize:
+            nengo_optimize(model, dg)
+        self.step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        self._op_index = {id(op): i for i, op in enumerate(self.step_order)}
+
+        self.keys = KeyMap(network)
+        self.layout = SignalLayout(self.step_order, self.float_dtype, int_dtype)
+        self._callback_errors = threading.local()
+        self._callback_errors.error = None
+
+        self._find_nodes()
+        self._find_host_sources()
+        self._find_probes()
+        self._find_params()
+
+        ctx = LoweringContext(self)
+        self._applies = []
+        for op in self.step_order:
+            apply = get_lowering(op)(op, ctx)
+            if apply is not None:
+                self._applies.append(apply)
+
+        self._consts = {
+            b.key: jnp.asarray(b.init)
+            for b in self.layout.bases
+            if b.kind in ("const", "param", "scratch")
+        }
+        self._streams: dict[tuple, HostStream] = {}
+        self._run_jit = jax.jit(self._run_impl, static_argnames=("n_steps",))
+
+    # --- structure ------------------------------------------------------------
+
+    def _find_nodes(self):
+        """Nodes whose output can be given at run time (input nodes)."""
+        self.input_nodes: dict[str, nengo.Node] = {}
+        self._node_out: dict[str, View] = {}
+        self._node_key_of_op: dict[int, str] = {}
+        if self.network is None:
+            return
+        outs = {}
+        for node in self.network.all_nodes:
+            sig = self.model.sig.get(node, {}).get("out")
+            if sig is None or node.size_out == 0:
+                continue
+            key = self.keys.key(node)
+            outs[key] = sig
+            if node.size_in == 0:
+                self.input_nodes[key] = node
+                self._node_out[key] = self.layout.view(sig)
+        by_target = {}
+        for key, sig in outs.items():
+            by_target[_signature(sig)] = key
+        for op in self.step_order:
+            for sig in op.sets + op.incs + op.updates:
+                key = by_target.get(_signature(sig))
+                if key is not None and type(op).__name__ in ("SimPyFunc", "SimProcess"):
+                    self._node_key_of_op[id(op)] = key
+        self._op_nodes = set(self._node_key_of_op.values())
+
+    def _find_host_sources(self):
+        self.host_sources: list[HostSource] = []
+        self._host_key_of_op: dict[int, str] = {}
+        for i, op in enumerate(self.step_order):
+            if not is_host_source(op):
+                continue
+            node_key = self._node_key_of_op.get(id(op))
+            key = node_key or f"host_{i}_{type(getattr(op, 'process', op)).__name__}"
+            per_item = type(op).__name__ == "SimProcess"
+            src = HostSource(key, op, tuple(op.output.shape), per_item)
+            self.host_sources.append(src)
+            self._host_key_of_op[id(op)] = key
+
+    def _find_probes(self):
+        self.probes: dict[str, nengo.Probe] = {}
+        self._probe_view: dict[str, View] = {}
+        for probe in self.model.probes:
+            key = self.keys.key(probe) if self.keys.has(probe) else f"probe_{id(probe)}"
+            self.probes[key] = probe
+            self._probe_view[key] = self.layout.view(self.model.sig[probe]["in"])
+
+    def _find_params(self):
+        """Named constant float signals (encoders, biases, weights) become params."""
+        self._params: dict[str, tuple[View | None, np.ndarray]] = {}
+        self._param_base: dict[str, int] = {}
+        self._base_params: dict[int, list[str]] = {}
+        seen = set()
+        for obj, sigs in self.model.sig.items():
+            if not self.keys.has(obj):
+                continue
+            for attr, sig in sigs.items():
+                if sig is None or not isinstance(attr, str):
+                    continue
+                bi = self.layout.base_index(sig)
+                base = self.layout.bases[bi]
+                if base.kind not in ("const", "param"):
+                    continue
+                if base.sparse:
+                    if sig is not sig.base:
+                        continue
+                    value, view = base.init, None
+                else:
+                    if np.asarray(sig.initial_value).dtype.kind != "f":
+                        continue
+                    view = self.layout.view(sig)
+                    value = self.layout.cast(sig.initial_value)
+                ident = (bi, _view_signature(view, sig))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                key = self.keys.key(obj, attr)
+                base.kind = "param"
+                self._params[key] = (view, value)
+                self._param_base[key] = bi
+                self._base_params.setdefault(bi, []).append(key)
+
+    def key(self, obj, attr: str | None = None) -> str:
+        """Name of ``obj`` (a Probe, a Node) in probes/inputs, or of its parameter
+        ``attr`` in params (``model.key(ens.neurons, "bias")``)."""
+        return self.keys.key(obj, attr)
+
+    # --- initial values ---------------------------------------------------------
+
+    def init_params(self) -> dict[str, jax.Array]:
+        """Initial parameters: encoders, biases, weights, ... as nengo built them."""
+        return {k: jnp.asarray(v) for k, (_, v) in self._params.items()}
+
+    def init_state(self, minibatch_size: int | None = None, seed: int | None = None):
+        """Initial state (batched along axis 0 when ``minibatch_size`` is given).
+
+        ``seed`` selects the random streams (default: the compile seed).
+        """
+        seed = self.seed if seed is None else int(seed)
+        signals = {
+            b.key: jnp.asarray(b.init) for b in self.layout.bases if b.kind == "state"
+        }
+        state = {
+            "signals": signals,
+            "rng": jax.random.PRNGKey(seed),
+            "stream": jnp.asarray(0, jnp.int32),
+            "seed": jnp.asarray(seed, jnp.int32),
+        }
+        if minibatch_size is None:
+            return state
+        k = int(minibatch_size)
+        if k < 1:
+            raise ValidationError(
+                f"minibatch_size must be >= 1 (got {minibatch_size})", attr="minibatch_size"
+            )
+        batched = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), state)
+        batched["stream"] = jnp.arange(k, dtype=jnp.int32)
+        batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(
+            jnp.arange(k)
+        )
+        return batched
+
+    # --- host sources -------------------------------------------------------------
+
+    def _stream(self, seed: int, stream: int) -> HostStream:
+        key = (int(seed), int(stream))
+        if key not in self._streams:
+            self._streams[key] = HostStream(
+                self.host_sources, self.step_order, self.dt, stream_seed(seed, stream)
+            )
+        return self._streams[key]
+
+    def clear_host_cache(self) -> None:
+        """Forget host-source values computed so far (Node functions are called
+        again for steps asked for later)."""
+        self._streams.clear()
+
+    def host_values(self, start: int, n_steps: int, seed: int, streams) -> dict:
+        """Host source values for steps ``start .. start+n_steps`` (NumPy).
+
+        Shared sources (Node functions) have shape ``(n_steps, *shape)``;
+        per-item sources (random processes) ``(len(streams), n_steps, *shape)``,
+        or ``(n_steps, *shape)`` when ``streams`` is an int.
+        """
+        single = np.ndim(streams) == 0
+        streams = [int(streams)] if single else [int(s) for s in np.ravel(streams)]
+        out = {}
+        for src in self.host_sources:
+            if src.per_item:
+                vals = [self._stream(seed, s).values(src.key, start, n_steps) for s in streams]
+                arr = vals[0] if single else np.stack(vals)
+            else:
+                arr = self._stream(seed, 0).values(src.key, start, n_steps)
+            out[src.key] = arr.astype(self.float_dtype)
+        return out
+
+    def _host_struct(self, n_steps, batch):
+        structs = {}
+        for src in self.host_sources:
+            shape = (n_steps, *src.shape)
+            if src.per_item and batch is not None:
+                shape = (batch, *shape)
+            structs[src.key] = jax.ShapeDtypeStruct(shape, self.float_dtype)
+        return structs
+
+    def _host_for(self, state, n_steps):
+        """Host values for a run starting at ``state`` (a callback when traced)."""
+        if not self.host_sources:
+            return {}
+        step = self._state_step(state)
+        batch = state["stream"].shape[0] if np.ndim(state["stream"]) else None
+        concrete = not any(
+            isinstance(x, jax.core.Tracer) for x in (step, state["stream"], state["seed"])
+        )
+        if concrete:
+            start = np.ravel(np.asarray(step))[0]
+            seed = int(np.ravel(np.asarray(state["seed"]))[0])
+            return self.host_values(int(start), n_steps, seed, np.asarray(state["stream"]))
+
+        def cb(step, stream, seed):
+            start = int(np.ravel(step)[0])
+            return self.host_values(start, n_steps, int(np.ravel(seed)[0]), stream)
+
+        return jax.pure_callback(
+            cb, self._host_struct(n_steps, batch), step, state["stream"], state["seed"]
+        )
+
+    def _state_step(self, state):
+        b = self.layout.bases[self.layout.base_index(self.model.step)]
+        return state["signals"][b.key].reshape(state["stream"].shape)
+
+    # --- the step -------------------------------------------------------------------
+
+    def _pack(self, params, consts):
+        """Flat base arrays of all constants, with params written into them.
+
+        Runs once per `run`, outside the scan: params stay out of the carry.
+        """
+        packed = {}
+        for b in self.layout.bases:
+            if b.kind == "const":
+                packed[b.index] = consts[b.key]
+            elif b.kind == "param":
+                arr = None
+                for key in self._base_params[b.index]:
+                    view, _ = self._params[key]
+                    value = jnp.asarray(params[key], self.float_dtype)
+                    if view is None or view.full:
+                        arr = value.ravel()
+                if arr is None:
+                    arr = consts[b.key]
+                    for key in self._base_params[b.index]:
+                        view, _ = self._params[key]
+                        value = jnp.asarray(params[key], self.float_dtype).ravel()
+                        if view.index is None:
+                            arr = arr.at[view.start : view.stop].set(value)
+                        else:
+                            arr = arr.at[view.index.ravel()].set(value)
+                packed[b.index] = arr
+        return packed
+
+    def _step_item(self, packed, consts, state, host_row, input_row):
+        values = dict(packed)
+        for b in self.layout.bases:
+            if b.kind == "state":
+                values[b.index] = state["signals"][b.key]
+            elif b.kind == "scratch":
+                values[b.index] = consts[b.key]
+        step_value = values[self.layout.base_index(self.model.step)][0]
+        rng = jax.random.fold_in(state["rng"], step_value)
+        env = StepEnv(self.layout, values, host_row, input_row, rng, self.dt)
+        env.stream = state["stream"]
+        env.sink = lambda value: None
+        for key, value in input_row.items():
+            if key not in self._op_nodes:
+                env.set(self._node_out[key], value)
+        for apply in self._applies:
+            apply(env)
+        new_state = dict(state)
+        new_state["signals"] = {
+            b.key: values[b.index] for b in self.layout.bases if b.kind == "state"
+        }
+        probes = {k: env.read(v) for k, v in self._probe_view.items()}
+        return new_state, probes
+
+    def _run_item(self, packed, consts, state, inputs, host, n_steps, n_active=None):
+        def body(carry, xs):
+            i, host_row, input_row = xs
+            if n_active is None:
+                return self._step_item(packed, consts, carry, host_row, input_row)
+
+            def active(c):
+                return self._step_item(packed, consts, c, host_row, input_row)
+
+            def idle(c):
+                return c, jax.tree_util.tree_map(
+                    lambda s: jnp.zeros(s.shape, s.dtype), self._probe_struct()
+                )
+
+            return jax.lax.cond(i < n_active, active, idle, carry)
+
+        xs = (jnp.arange(n_steps), host, inputs)
+        return jax.lax.scan(body, state, xs, length=n_steps)
+
+    def _probe_struct(self):
+        return {
+            k: jax.ShapeDtypeStruct(
+                v.shape, self.layout.bases[v.base].init.dtype if not self.layout.bases[v.base].sparse else self.float_dtype
+            )
+            for k, v in self._probe_view.items()
+        }
+
+    def _run_impl(self, params, consts, state, inputs, host, n_steps, n_active=None):
+        packed = self._pack(params, consts)
+        batched = state["stream"].ndim == 1
+        if not batched:
+            return self._run_item(packed, consts, state, inputs, host, n_steps, n_active)
+        host_axes = {s.key: (0 if s.per_item else None) for s in self.host_sources}
+        fn = jax.vmap(
+            lambda st, inp, h: self._run_item(packed, consts, st, inp, h, n_steps, n_active),
+            in_axes=(0, 0, host_axes),
+        )
+        return fn(state, inputs, host)
+
+    # --- public pure API -----------------------------------------------------------
+
+    def _check_inputs(self, inputs, n_steps, batch):
+        inputs = {} if inputs is None else dict(inputs)
+        out = {}
+        for k, v in inputs.items():
+            key = self.key(k) if not isinstance(k, str) else k
+            if key not in self.input_nodes:
+                raise ValidationError(
+                    f"inputs: {k!r} is not an input Node of this network (input "
+                    f"Nodes: {sorted(self.input_nodes)})",
+                    attr="inputs",
+                )
+            node = self.input_nodes[key]
+            want = (n_steps, node.size_out) if batch is None else (batch, n_steps, node.size_out)
+            if tuple(np.shape(v)) != want:
+                raise ValidationError(
+                    f"inputs for {node}: expected shape {want}, got {tuple(np.shape(v))}",
+                    attr="inputs",
+                )
+            out[key] = jnp.asarray(v, self.float_dtype)
+        return out
+
+    def run(self, params, state, n_steps: int, inputs=None):
+        """Run ``n_steps`` steps from ``state``; pure, so jit/vmap/grad apply.
+
+        Returns ``(state, probes)``; ``probes[key]`` has shape
+        ``(n_steps, *probe_shape)`` (with a leading batch axis when ``state`` is
+        batched).
+        """
+        n_steps = int(n_steps)
+        batch = state["stream"].shape[0] if np.ndim(state["stream"]) else None
+        inputs = self._check_inputs(inputs, n_steps, batch)
+        host = self._host_for(state, n_steps)
+        return self._run_jit(params, self._consts, state, inputs, host, n_steps=n_steps)
+
+    def step(self, params, state, inputs=None):
+        """One step; ``inputs`` values have shape ``(node.size_out,)`` (batched:
+        ``(k, size_out)``). Returns ``(state, probes)`` without a time axis."""
+        inputs = {} if inputs is None else inputs
+        batched = np.ndim(state["stream"]) == 1
+        inputs = {k: jnp.asarray(v)[:, None] if batched else jnp.asarray(v)[None] for k, v in inputs.items()}
+        state, probes = self.run(params, state, 1, inputs)
+        axis = 1 if batched else 0
+        return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}
+
+    def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host):
+        """Run a scan of static length ``n_steps`` of which only the first
+        ``n_active`` steps are active (so many run lengths share one compile).
+        Used by the Simulator; inputs and host values are already prepared."""
+        return self._run_jit(
+            params, self._consts, state, inputs, host, n_steps=n_steps, n_active=n_active
+        )
+
+    def pop_callback_error(self):
+        """The exception raised by a host callback during the last run, if any."""
+        err = getattr(self._callback_errors, "error", None)
+        self._callback_errors.error = None
+        return err
+
+
+def _signature(sig):
+    idx = flat_index(sig) if sig.is_view else None
+    return (id(sig.base), None if idx is None else tuple(idx.ravel().tolist()), sig.shape)
+
+
+def _view_signature(view, sig):
+    if view is None:
+        return ("sparse",)
+    if view.index is None:
+        return (view.start, view.stop, view.shape)
+    return (tuple(view.index.ravel().tolist()), view.shape)
+
+
+def compile(  # noqa: A001
+    network: nengo.Network,
+    dt: float = 0.001,
+    seed: int | None = None,
+    model: Model | None = None,
+    dtype=None,
+    optimize: bool = True,
+) -> CompiledNetwork:
+    """Compile a nengo network into pure JAX functions.
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The network to compile.
+    dt : float
+        Time step in seconds.
+    seed : int, optional
+        Seed of the random streams (noise and input processes); defaults to
+        ``network.seed + 1`` like ``nengo.Simulator``.
+    model : nengo.builder.Model, optional
+        A model to build into (for pre-built models).
+    dtype : str or numpy.dtype, optional
+        ``"float32"`` (default) or ``"float64"`` (needs JAX's x64 mode).
+    optimize : bool
+        Merge operators with nengo's optimizer (faster steps and compiles).
+
+    Returns
+    -------
+    CompiledNetwork
+    """
+    return CompiledNetwork(network, dt=dt, seed=seed, model=model, dtype=dtype, optimize=optimize)
+
+
+__all__ = ["CompiledNetwork", "compile"]

@@ -1,0 +1,6 @@
+"""Lowerings of nengo's operators, one module per operator family.
+
+Importing this package registers every lowering in `nengojax.compiler.registry`.
+"""
+
+from . import basic, neurons, processes, pyfunc  # noqa: F401

@@ -1,0 +1,173 @@
+"""Lowerings of nengo's basic operators: time, resets, copies, products."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from nengo.builder.operator import (
+    BsrDotInc,
+    Copy,
+    DotInc,
+    ElementwiseInc,
+    Reset,
+    SparseDotInc,
+    TimeUpdate,
+)
+from nengo.builder.probe import SimProbe
+from nengo.exceptions import BuildError
+
+from ..compiler.registry import register_lowering
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+@register_lowering(TimeUpdate)
+def lower_time_update(op, ctx):
+    dt = ctx.dt
+
+    def apply(env):
+        step = env.read(op.step) + 1
+        env.set(op.step, step)
+        env.set(op.time, step.astype(env.float_dtype) * jnp.asarray(dt, env.float_dtype))
+
+    return apply
+
+
+@register_lowering(Reset)
+def lower_reset(op, ctx):
+    value = op.value
+
+    def apply(env):
+        env.set(op.dst, value)
+
+    return apply
+
+
+@register_lowering(SimProbe)
+def lower_sim_probe(op, ctx):
+    return None
+
+
+def _canonical_index(index, length):
+    """Slices stay slices; index lists become non-negative integer arrays."""
+    if index is None:
+        return None
+    if isinstance(index, slice):
+        return index
+    arr = np.asarray(index)
+    if arr.dtype.kind == "b":
+        return np.nonzero(arr)[0]
+    arr = arr.astype(np.int64).copy()
+    arr[arr < 0] += length
+    return arr
+
+
+@register_lowering(Copy)
+def lower_copy(op, ctx):
+    src_slice = _canonical_index(op.src_slice, op.src.shape[0] if op.src.ndim else 1)
+    dst_slice = _canonical_index(op.dst_slice, op.dst.shape[0] if op.dst.ndim else 1)
+    if (
+        isinstance(dst_slice, np.ndarray)
+        and not op.inc
+        and len(np.unique(dst_slice)) < len(dst_slice)
+    ):
+        raise BuildError(
+            f"{op}: Cannot have repeated indices in ``dst_slice`` when copy is not "
+            "an increment"
+        )
+
+    def apply(env):
+        value = env.read(op.src)
+        if src_slice is not None:
+            value = value[src_slice]
+        if dst_slice is None:
+            env.write(op.dst, value, "inc" if op.inc else "set")
+            return
+        dst = env.read(op.dst)
+        value = jnp.asarray(value, dst.dtype)
+        new = dst.at[dst_slice].add(value) if op.inc else dst.at[dst_slice].set(value)
+        env.set(op.dst, new)
+
+    return apply
+
+
+@register_lowering(ElementwiseInc)
+def lower_elementwise_inc(op, ctx):
+    def apply(env):
+        env.inc(op.Y, env.read(op.A) * env.read(op.X))
+
+    return apply
+
+
+def _dot(a, x):
+    if a.ndim == 0 or x.ndim == 0:
+        return a * x
+    return jnp.dot(a, x, precision=HIGHEST)
+
+
+@register_lowering(DotInc)
+def lower_dot_inc(op, ctx):
+    yshape = tuple(op.Y.shape)
+
+    def apply(env):
+        env.inc(op.Y, _dot(env.read(op.A), env.read(op.X)).reshape(yshape))
+
+    return apply
+
+
+def sparse_structure(sig):
+    """Static ``(rows, cols, shape)`` and the data of a sparse signal."""
+    value = sig.initial_value
+    if hasattr(value, "tocoo"):  # scipy.sparse
+        coo = value.tocoo()
+        return coo.row, coo.col, coo.shape, coo.data
+    # nengo.transforms.SparseMatrix
+    indices = np.asarray(value.indices)
+    return indices[:, 0], indices[:, 1], tuple(value.shape), np.asarray(value.data)
+
+
+@register_lowering(SparseDotInc)
+def lower_sparse_dot_inc(op, ctx):
+    rows, cols, shape, _ = sparse_structure(op.A.base)
+    rows = jnp.asarray(rows, dtype=jnp.int32)
+    cols = np.asarray(cols)
+    base = ctx.layout.base_index(op.A)
+    yshape = tuple(op.Y.shape)
+
+    def apply(env):
+        data = env.read_flat(base)
+        x = env.read(op.X)
+        xc = x[cols]
+        prod = data.reshape((-1,) + (1,) * (xc.ndim - 1)) * xc
+        y = jax.ops.segment_sum(prod, rows, num_segments=shape[0])
+        env.inc(op.Y, y.reshape(yshape))
+
+    return apply
+
+
+@register_lowering(BsrDotInc)
+def lower_bsr_dot_inc(op, ctx):
+    indices = np.asarray(op.indices)
+    indptr = np.asarray(op.indptr)
+    n_rows = len(indptr) - 1
+    block_row = np.repeat(np.arange(n_rows), np.diff(indptr))
+    _, bh, bw = op.A.shape
+    yshape = tuple(op.Y.shape)
+    seg = jnp.asarray(block_row, dtype=jnp.int32)
+    # a block-diagonal layout (each row block holds one block, in order) is a
+    # plain batched matmul; everything else gathers the column blocks
+    diagonal = n_rows == len(indices) and np.array_equal(indices, np.arange(n_rows))
+
+    def apply(env):
+        a = env.read(op.A)
+        x = env.read(op.X)
+        xb = x.reshape((-1, bw) + x.shape[1:])
+        if not diagonal:
+            xb = xb[indices]
+        prod = jnp.einsum("kij,kj...->ki...", a, xb, precision=HIGHEST)
+        if not diagonal:
+            prod = jax.ops.segment_sum(prod, seg, num_segments=n_rows)
+        env.inc(op.Y, prod.reshape(yshape))
+
+    return apply
