@@ -42,7 +42,7 @@ class SimulationData(Mapping):
             cached = self._cache.get(key)
             if cached is None or cached.shape[sim._time_axis] != n:
                 probe = key
-                shape = tuple(sim.model.model.sig[probe]["in"].shape)
+                shape = tuple(sim.model.sig[probe]["in"].shape)
                 if chunks:
                     arr = np.concatenate(chunks, axis=sim._time_axis)
                 else:
@@ -51,13 +51,13 @@ class SimulationData(Mapping):
                 arr.setflags(write=False)
                 self._cache[key] = cached = arr
             return cached
-        return sim.model.model.params[key]
+        return sim.model.params[key]
 
     def __iter__(self):
-        return iter(self._sim.model.model.params)
+        return iter(self._sim.model.params)
 
     def __len__(self):
-        return len(self._sim.model.model.params)
+        return len(self._sim.model.params)
 
     def reset(self):
         """Forget cached probe arrays."""
@@ -99,6 +99,7 @@ class Simulator:
         progress_bar=True,
         optimize: bool = True,
         dtype=None,
+        key_network=None,
     ):
         self.closed = True  # until construction succeeds
         if minibatch_size is not None and int(minibatch_size) < 1:
@@ -109,24 +110,77 @@ class Simulator:
             )
         self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
         self.progress_bar = progress_bar
+        self.optimize = optimize
+        self._init_args = dict(dt=dt, minibatch_size=minibatch_size, dtype=dtype)
+        self._network = network
         with ProgressTracker(progress_bar, Progress("Building", "Build")):
-            self.model = CompiledNetwork(
-                network, dt=dt, seed=seed, model=model, dtype=dtype, optimize=optimize
+            self.compiled = CompiledNetwork(
+                network,
+                dt=dt,
+                seed=seed,
+                model=model,
+                dtype=dtype,
+                optimize=optimize,
+                key_network=key_network,
             )
-        self.params = self.model.init_params()
+        self.params = self.compiled.init_params()
         self._time_axis = 0 if self.minibatch_size is None else 1
-        self._probe_chunks = {p: [] for p in self.model.probes.values()}
-        self._probe_key = {p: k for k, p in self.model.probes.items()}
+        self._probe_chunks = {p: [] for p in self.compiled.probes.values()}
+        self._probe_key = {p: k for k, p in self.compiled.probes.items()}
+        self._probe_key_by_id = {id(p): k for k, p in self.compiled.probes.items()}
         self.data = SimulationData(self)
         self.closed = False
-        self.reset(seed=self.model.seed)
+        self.model = self.compiled.model  # nengo's built Model, as in nengo.Simulator
+        self.reset(seed=self.compiled.seed)
 
     # --- nengo.Simulator API -------------------------------------------------------
+
+    def __getstate__(self):
+        return {
+            "network": self._network,
+            "model": self.model,
+            "init_args": self._init_args,
+            "seed": self._seed,
+            "progress_bar": self.progress_bar,
+            "optimize": self.optimize,
+            "params": jax.device_get(self.params),
+            "state": jax.device_get(self.state) if self.state is not None else None,
+            "n_steps": self._n_steps,
+            "probe_chunks": self._probe_chunks,
+            "closed": self.closed,
+        }
+
+    def __setstate__(self, st):
+        self.__init__(
+            None,
+            model=st["model"],
+            key_network=st["network"],
+            seed=st["seed"],
+            progress_bar=st["progress_bar"],
+            optimize=False,  # the pickled model is already optimized
+            **st["init_args"],
+        )
+        self.optimize = st["optimize"]
+        self.params = st["params"]
+        if st["state"] is not None:
+            self.state = st["state"]
+        self._n_steps = st["n_steps"]
+        self._probe_chunks = st["probe_chunks"]
+        self._probe_key = {p: self._probe_key_by_id[id(p)] for p in self._probe_chunks}
+        if st["closed"]:
+            self.close()
+
+    @property
+    def signals(self) -> dict:
+        """Current value of every base signal (NumPy), keyed by nengo `.Signal`."""
+        if self.closed:
+            return None
+        return self.compiled.signal_values(self.params, self.state)
 
     def __del__(self):
         if not getattr(self, "closed", True):
             warnings.warn(
-                f"Simulator with model={self.model.model} was deallocated while open. "
+                f"Simulator with model={self.compiled.model} was deallocated while open. "
                 "Please close simulators manually to ensure resources are properly "
                 "freed.",
                 ResourceWarning,
@@ -143,7 +197,7 @@ class Simulator:
     @property
     def dt(self) -> float:
         """The time step of the simulator."""
-        return self.model.dt
+        return self.compiled.dt
 
     @dt.setter
     def dt(self, dummy):
@@ -167,7 +221,7 @@ class Simulator:
     @property
     def step_order(self) -> list:
         """Operators in the order they run each step."""
-        return self.model.step_order
+        return self.compiled.step_order
 
     def close(self) -> None:
         """Close the simulator; running it afterwards raises `SimulatorClosed`."""
@@ -186,8 +240,8 @@ class Simulator:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
             self._seed = int(seed)
-        self.model.clear_host_cache()
-        self.state = self.model.init_state(self.minibatch_size, seed=self._seed)
+        self.compiled.clear_host_cache()
+        self.state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
         self._n_steps = 0
         self.clear_probes()
 
@@ -265,17 +319,17 @@ class Simulator:
         inputs = {}
         for node, value in data.items():
             try:
-                key = self.model.key(node)
+                key = self.compiled.key(node)
             except ValidationError:
                 key = None
-            if key is None or key not in self.model.input_nodes:
+            if key is None or key not in self.compiled.input_nodes:
                 raise ValidationError(
                     f"data: {node} is not an input Node of this network (a Node with "
                     "no input, part of the simulated network)",
                     attr="data",
                     obj=self,
                 )
-            obj = self.model.input_nodes[key]
+            obj = self.compiled.input_nodes[key]
             value = np.asarray(value, dtype=np.float64)
             want = (k, steps, obj.size_out)
             if value.shape != want:
@@ -301,7 +355,7 @@ class Simulator:
         return np.pad(arr, widths)
 
     def _run_chunk(self, n, inputs):
-        model = self.model
+        model = self.compiled
         size = _bucket(n)
         streams = np.arange(self.minibatch_size) if self.minibatch_size else 0
         host = model.host_values(self._n_steps, n, self._seed, streams)

@@ -126,7 +126,8 @@ class HostStream:
         if isinstance(op, SimPyFunc):
             y = fn(t) if op.t is not None else fn()
             return check_pyfunc_output(op, y, src.shape)
-        return np.asarray(fn(t)).reshape(src.shape)
+        # copy: some steps return a view of their own state, mutated next step
+        return np.array(fn(t), dtype=np.float64).reshape(src.shape)
 
     def values(self, key: str, start: int, n_steps: int) -> np.ndarray:
         """Values of source ``key`` for absolute steps ``start .. start+n_steps``."""

@@ -25,11 +25,15 @@ class KeyMap:
         The network whose objects are named.
     """
 
-    def __init__(self, network: nengo.Network | None):
+    def __init__(self, network: nengo.Network | None, model=None):
         self._keys: dict[int, str] = {}
         self._objs: dict[str, object] = {}
+        self.nodes: list = []
         if network is None:
+            if model is not None:
+                self._from_model(model)
             return
+        self.nodes = list(network.all_nodes)
         kinds = [
             ("ensemble", network.all_ensembles),
             ("node", network.all_nodes),
@@ -52,6 +56,23 @@ class KeyMap:
                         items = rules.items() if isinstance(rules, dict) else enumerate(rules)
                         for name, rule in items:
                             self._add(rule, f"{key}.learning_rule_{_slug(name)}")
+
+    def _from_model(self, model) -> None:
+        """Name the objects of a pre-built model (no network given)."""
+        objs = [o for o in model.params if not isinstance(o, str)]
+        for prefix, cls in [
+            ("ensemble", nengo.Ensemble),
+            ("node", nengo.Node),
+            ("connection", nengo.Connection),
+            ("probe", nengo.Probe),
+        ]:
+            for i, obj in enumerate(o for o in objs if type(o) is cls or isinstance(o, cls)):
+                label = getattr(obj, "label", None)
+                key = f"{prefix}_{i}" + (f"_{_slug(label)}" if label else "")
+                self._add(obj, key)
+                if isinstance(obj, nengo.Ensemble):
+                    self._add(obj.neurons, f"{key}.neurons")
+        self.nodes = [o for o in objs if isinstance(o, nengo.Node)]
 
     def _add(self, obj, key: str) -> None:
         self._keys[id(obj)] = key

@@ -156,7 +156,12 @@ class SignalLayout:
             kind = "scratch" if base in self.scratch else "state"
         else:
             kind = "const"
-        init = None if sparse else self.cast(np.asarray(base.initial_value)).ravel()
+        if sparse:
+            from ..ops.basic import sparse_structure
+
+            init = self.cast(sparse_structure(base)[3]).ravel()
+        else:
+            init = self.cast(np.asarray(base.initial_value)).ravel()
         self.bases.append(Base(base, index, kind, init, f"s{index}", sparse))
         self._base_of[base] = index
         return index

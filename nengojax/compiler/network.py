@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import heapq
 import warnings
 
 import jax
@@ -12,8 +12,7 @@ import numpy as np
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.cache import get_default_decoder_cache
-from nengo.exceptions import ValidationError
-from nengo.utils.graphs import toposort
+from nengo.exceptions import BuildError, ValidationError
 from nengo.utils.simulator import operator_dependency_graph
 
 from .. import ops as _ops  # noqa: F401  (registers the lowerings)
@@ -106,6 +105,7 @@ class CompiledNetwork:
         model: Model | None = None,
         dtype=None,
         optimize: bool = True,
+        key_network: nengo.Network | None = None,
     ):
         self.dt = float(dt)
         self.network = network
@@ -127,10 +127,7 @@ class CompiledNetwork:
                 decoder_cache=get_default_decoder_cache(),
             )
         else:
-            if model.dt != self.dt:
-                raise ValidationError(
-                    f"model.dt ({model.dt}) differs from dt ({self.dt})", attr="dt"
-                )
+            self.dt = float(model.dt)  # as in nengo, a given model's dt wins
         self.model = model
         if network is not None:
             model.build(network)
@@ -144,13 +141,12 @@ class CompiledNetwork:
         dg = operator_dependency_graph(model.operators)
         if optimize:
             nengo_optimize(model, dg)
-        self.step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        self.step_order = [op for op in stable_toposort(dg, model.operators)]
         self._op_index = {id(op): i for i, op in enumerate(self.step_order)}
 
-        self.keys = KeyMap(network)
+        self.keys = KeyMap(network if network is not None else key_network, model)
         self.layout = SignalLayout(self.step_order, self.float_dtype, int_dtype)
-        self._callback_errors = threading.local()
-        self._callback_errors.error = None
+        self._callback_errors = _ErrorSlot()
 
         self._find_nodes()
         self._find_host_sources()
@@ -179,10 +175,8 @@ class CompiledNetwork:
         self.input_nodes: dict[str, nengo.Node] = {}
         self._node_out: dict[str, View] = {}
         self._node_key_of_op: dict[int, str] = {}
-        if self.network is None:
-            return
         outs = {}
-        for node in self.network.all_nodes:
+        for node in self.keys.nodes:
             sig = self.model.sig.get(node, {}).get("out")
             if sig is None or node.size_out == 0:
                 continue
@@ -274,14 +268,16 @@ class CompiledNetwork:
         ``seed`` selects the random streams (default: the compile seed).
         """
         seed = self.seed if seed is None else int(seed)
+        if not 0 <= seed < 2**32:
+            raise ValidationError(f"seed must be in [0, 2**32) (got {seed})", attr="seed")
         signals = {
             b.key: jnp.asarray(b.init) for b in self.layout.bases if b.kind == "state"
         }
         state = {
             "signals": signals,
-            "rng": jax.random.PRNGKey(seed),
+            "rng": _prng_key(seed),
             "stream": jnp.asarray(0, jnp.int32),
-            "seed": jnp.asarray(seed, jnp.int32),
+            "seed": jnp.asarray(np.uint32(seed), jnp.uint32),
         }
         if minibatch_size is None:
             return state
@@ -292,7 +288,7 @@ class CompiledNetwork:
             )
         batched = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), state)
         batched["stream"] = jnp.arange(k, dtype=jnp.int32)
-        batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(seed), i))(
+        batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(_prng_key(seed), i))(
             jnp.arange(k)
         )
         return batched
@@ -513,11 +509,70 @@ class CompiledNetwork:
             params, self._consts, state, inputs, host, n_steps=n_steps, n_active=n_active
         )
 
+    def signal_values(self, params, state) -> dict:
+        """Current NumPy value of every base signal, keyed by nengo `.Signal`."""
+        packed = jax.device_get(self._pack(params, self._consts))
+        out = {}
+        for b in self.layout.bases:
+            if b.kind == "state":
+                flat = np.asarray(state["signals"][b.key])
+            elif b.kind == "scratch":
+                flat = b.init
+            else:
+                flat = np.asarray(packed[b.index])
+            if b.sparse:
+                out[b.signal] = flat
+            else:
+                out[b.signal] = flat.reshape(flat.shape[:-1] + tuple(b.signal.shape))
+        return out
+
     def pop_callback_error(self):
         """The exception raised by a host callback during the last run, if any."""
         err = getattr(self._callback_errors, "error", None)
         self._callback_errors.error = None
         return err
+
+
+class _ErrorSlot:
+    """Holds the exception of a failed host callback until the caller re-raises it."""
+
+    error = None
+
+
+def stable_toposort(dg: dict, operators: list) -> list:
+    """Operators in dependency order, ties broken by build order.
+
+    nengo's own toposort breaks ties by object hash, which changes between
+    processes; this order is the same for every compile of the same network.
+    """
+    rank = {id(op): i for i, op in enumerate(operators)}
+    for op in dg:
+        rank.setdefault(id(op), len(rank))
+    indegree = {op: 0 for op in dg}
+    for op, succs in dg.items():
+        for succ in succs:
+            indegree[succ] = indegree.get(succ, 0) + 1
+    ready = [(rank[id(op)], id(op), op) for op, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, _, op = heapq.heappop(ready)
+        order.append(op)
+        for succ in dg.get(op, ()):
+            indegree[succ] -= 1
+            if indegree[succ] == 0:
+                heapq.heappush(ready, (rank.setdefault(id(succ), len(rank)), id(succ), succ))
+    if len(order) != len(indegree):
+        raise BuildError(
+            "Input graph has cycles. This usually occurs because too many connections "
+            "have no synapses. Try setting more synapses to '0' instead of 'None'."
+        )
+    return order
+
+
+def _prng_key(seed: int) -> jax.Array:
+    """A PRNG key from a seed in [0, 2**32)."""
+    return jax.random.PRNGKey(np.uint32(seed))
 
 
 def _signature(sig):

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
+from nengo import neurons as nn
 from nengo.builder.neurons import SimNeurons
 
 from ..compiler.registry import register_lowering
@@ -66,19 +67,19 @@ def _host_neuron_step(op, ctx):
         key = int(stream)
         if key not in rngs:
             rngs[key] = np.random.RandomState(ctx.seed_for_stream(key))
-        st = {n: np.array(s, dtype=np.float64) for n, s in zip(names, state)}
+        st = {n: np.array(s, dtype=np.float64) for n, s in zip(names, state, strict=True)}
         st.update(op.state_extra)
         if "rng" in op.state_extra:
             st["rng"] = rngs[key]
         output = np.zeros(out_shape)
         neurons.step(ctx.dt, np.array(J, dtype=np.float64), output, **st)
         return (np.asarray(output, dtype),) + tuple(
-            np.asarray(st[n], dtype=d) for n, d in zip(names, dtypes)
+            np.asarray(st[n], dtype=d) for n, d in zip(names, dtypes, strict=True)
         )
 
     host = ctx.guard_callback(host)
     result_shape = (jax.ShapeDtypeStruct(out_shape, dtype),) + tuple(
-        jax.ShapeDtypeStruct(s, d) for s, d in zip(shapes, dtypes)
+        jax.ShapeDtypeStruct(s, d) for s, d in zip(shapes, dtypes, strict=True)
     )
 
     def apply(env):
@@ -91,7 +92,7 @@ def _host_neuron_step(op, ctx):
             ordered=False,
         )
         env.set(op.output, res[0])
-        for n, v in zip(names, res[1:]):
+        for n, v in zip(names, res[1:], strict=True):
             env.set(op.state[n], v)
 
     return apply
@@ -136,7 +137,25 @@ def _lif_spiking(tau_rc, tau_ref, min_voltage, amplitude, dt, J, voltage, ref):
     return output, voltage, ref
 
 
-@register_neuron_step(__import__("nengo").neurons.LIF)
+def _lif_rate(tau_rc, tau_ref, amplitude, J):
+    """nengo's LIFRate rate, 0 where ``J <= 1``; finite values and gradients everywhere.
+
+    The double ``where`` keeps the untaken branch (``J <= 1``) away from
+    ``log1p(1 / 0)``, so neither the value nor the gradient is NaN/inf there.
+    """
+    j = J - 1
+    pos = j > 0
+    j_safe = jnp.where(pos, j, 1)
+    rate = amplitude / (tau_ref + tau_rc * jnp.log1p(1 / j_safe))
+    return jnp.where(pos, rate, 0).astype(J.dtype)
+
+
+def _adapt(tau_n, inc_n, dt, output, n):
+    """nengo's adaptation update ``n += (dt / tau_n) * (inc_n * output - n)``."""
+    return n + (dt / tau_n) * (inc_n * output - n)
+
+
+@register_neuron_step(nn.LIF)
 def lif_step(nt, dt, J, state, rng):
     out, v, r = _lif_spiking(
         nt.tau_rc,
@@ -151,6 +170,126 @@ def lif_step(nt, dt, J, state, rng):
     return out, {"voltage": v, "refractory_time": r}
 
 
-@register_neuron_step(__import__("nengo").neurons.RectifiedLinear)
+@register_neuron_step(nn.LIFRate)
+def lif_rate_step(nt, dt, J, state, rng):
+    return _lif_rate(nt.tau_rc, nt.tau_ref, nt.amplitude, J), state
+
+
+@register_neuron_step(nn.AdaptiveLIFRate)
+def adaptive_lif_rate_step(nt, dt, J, state, rng):
+    n = state["adaptation"]
+    out = _lif_rate(nt.tau_rc, nt.tau_ref, nt.amplitude, J - n)
+    return out, {"adaptation": _adapt(nt.tau_n, nt.inc_n, dt, out, n)}
+
+
+@register_neuron_step(nn.AdaptiveLIF)
+def adaptive_lif_step(nt, dt, J, state, rng):
+    n = state["adaptation"]
+    out, v, r = _lif_spiking(
+        nt.tau_rc,
+        nt.tau_ref,
+        nt.min_voltage,
+        nt.amplitude,
+        dt,
+        J - n,
+        state["voltage"],
+        state["refractory_time"],
+    )
+    return out, {
+        "voltage": v,
+        "refractory_time": r,
+        "adaptation": _adapt(nt.tau_n, nt.inc_n, dt, out, n),
+    }
+
+
+@register_neuron_step(nn.RectifiedLinear)
 def relu_step(nt, dt, J, state, rng):
-    return nt.amplitude * jnp.maximum(J, 0), state
+    return (nt.amplitude * jnp.maximum(J, 0)).astype(J.dtype), state
+
+
+def _integrate_and_fire(amplitude, dt, rate, voltage):
+    """``voltage += rate * dt``; emit ``floor(voltage)`` spikes and subtract them."""
+    voltage = voltage + rate * dt
+    n_spikes = jnp.floor(voltage)
+    return ((amplitude / dt) * n_spikes).astype(rate.dtype), voltage - n_spikes
+
+
+@register_neuron_step(nn.SpikingRectifiedLinear)
+def spiking_relu_step(nt, dt, J, state, rng):
+    out, v = _integrate_and_fire(nt.amplitude, dt, jnp.maximum(J, 0), state["voltage"])
+    return out, {"voltage": v}
+
+
+@register_neuron_step(nn.Sigmoid)
+def sigmoid_step(nt, dt, J, state, rng):
+    # == (1 / tau_ref) / (1 + exp(-J)), with a gradient that stays finite for J << 0
+    return ((1.0 / nt.tau_ref) * jax.nn.sigmoid(J)).astype(J.dtype), state
+
+
+@register_neuron_step(nn.Tanh)
+def tanh_step(nt, dt, J, state, rng):
+    return ((1.0 / nt.tau_ref) * jnp.tanh(J)).astype(J.dtype), state
+
+
+@register_neuron_step(nn.Izhikevich)
+def izhikevich_step(nt, dt, J, state, rng):
+    """nengo's Izhikevich step (time constants in ms, hence the ``* 1000``)."""
+    voltage, recovery = state["voltage"], state["recovery"]
+    J = jnp.maximum(-30.0, J)
+    dV = (0.04 * voltage**2 + 5 * voltage + 140 - recovery + J) * 1000
+    voltage = voltage + dV * dt
+    spiked = voltage >= 30
+    output = jnp.where(spiked, 1.0 / dt, 0).astype(J.dtype)
+    voltage = jnp.where(spiked, nt.reset_voltage, voltage).astype(J.dtype)
+    dU = (nt.tau_recovery * (nt.coupling * voltage - recovery)) * 1000
+    recovery = recovery + dU * dt
+    recovery = jnp.where(spiked, recovery + nt.reset_recovery, recovery).astype(J.dtype)
+    return output, {"voltage": voltage, "recovery": recovery}
+
+
+# --- rates-to-spikes types -----------------------------------------------------
+#
+# nengo builds a `.RatesToSpikesNeuronType` as two `.SimNeurons` operators: one
+# running ``base_type`` (input current -> ``rate_out``, lowered by the base
+# type's own registered step, or the host fallback), and one running the
+# wrapper type with ``J = rate_out``. The steps below are that second operator:
+# their ``J`` is already the base type's rate, exactly as in nengo's NumPy steps.
+
+
+@register_neuron_step(nn.RegularSpiking)
+def regular_spiking_step(nt, dt, J, state, rng):
+    out, v = _integrate_and_fire(nt.amplitude, dt, J, state["voltage"])
+    return out, {"voltage": v}
+
+
+def _signed(nt, J, n_spikes_of):
+    """Spike counts from ``|J|`` (negative types) or ``J``, signed like ``J``."""
+    if nt.negative:
+        return n_spikes_of(jnp.abs(J)) * jnp.sign(J)
+    return n_spikes_of(J)
+
+
+@register_neuron_step(nn.StochasticSpiking)
+def stochastic_spiking_step(nt, dt, J, state, rng):
+    """Stochastic rounding of ``dt * rate``: ``floor`` or ``floor + 1`` spikes."""
+
+    def n_spikes(rate):
+        e = dt * rate
+        whole = jnp.trunc(e)
+        frac = e - whole
+        u = jax.random.uniform(rng, J.shape, dtype=J.dtype)
+        return whole + (u < frac).astype(J.dtype)
+
+    out = (nt.amplitude / dt) * _signed(nt, J, n_spikes)
+    return out.astype(J.dtype), state
+
+
+@register_neuron_step(nn.PoissonSpiking)
+def poisson_spiking_step(nt, dt, J, state, rng):
+    """Poisson spike counts with mean ``dt * rate``."""
+
+    def n_spikes(rate):
+        return jax.random.poisson(rng, rate * dt, J.shape).astype(J.dtype)
+
+    out = (nt.amplitude / dt) * _signed(nt, J, n_spikes)
+    return out.astype(J.dtype), state

@@ -1,0 +1,124 @@
+"""Lowerings of nengo's convolution operators (`.ConvInc`, `.ConvTransposeInc`).
+
+Both become one ``jax.lax.conv_general_dilated`` with the padding nengo's NumPy
+reference (``nengo/builder/transforms.py``) uses; the transposed convolution is a
+correlation of the stride-dilated input with the spatially flipped kernel, padded
+like nengo's ``conv2d_gradx``.  Channels-first signals are handled by the
+dimension numbers (no transposes), 1-D convolutions need no extra axis, and
+grouped convolutions use ``feature_group_count``.  Unlike nengo's reference
+simulator, convolutions of more than two spatial dimensions are supported.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from nengo.builder.transforms import GeneralConvInc, calc_gradx_pad
+from nengo.exceptions import BuildError
+
+from ..compiler.registry import register_lowering
+from .basic import HIGHEST
+
+
+def _dimension_numbers(nd: int, channels_last: bool) -> jax.lax.ConvDimensionNumbers:
+    """Signals are ``(*spatial, C)`` or ``(C, *spatial)`` with a batch axis 0 added;
+    kernels are ``(*kernel_size, in_channels // groups, n_filters)``."""
+    if channels_last:
+        io_spec = (0, nd + 1) + tuple(range(1, nd + 1))
+    else:
+        io_spec = (0, 1) + tuple(range(2, nd + 2))
+    kernel_spec = (nd + 1, nd) + tuple(range(nd))
+    return jax.lax.ConvDimensionNumbers(io_spec, kernel_spec, io_spec)
+
+
+def _forward_padding(conv) -> list[tuple[int, int]]:
+    """Per spatial axis ``(low, high)`` padding of nengo's ``conv2d``."""
+    if conv.padding == "valid":
+        return [(0, 0)] * conv.dimensions
+    pads = []
+    for h, k, s, out in zip(
+        conv.input_shape.spatial_shape,
+        conv.kernel_size,
+        conv.strides,
+        conv.output_shape.spatial_shape,
+    ):
+        p = max((out - 1) * s + k - h, 0)
+        pads.append((p // 2, p - p // 2))  # floor first
+    return pads
+
+
+def _transpose_padding(conv) -> list[tuple[int, int]]:
+    """Per spatial axis padding of the stride-dilated input, as nengo's
+    ``conv2d_gradx`` pads it (ceil first), with the high side chosen so the
+    correlation yields exactly the output size (trailing zeros or a crop beyond
+    what nengo's windows read)."""
+    pads = []
+    for h, k, s, out in zip(
+        conv.input_shape.spatial_shape,
+        conv.kernel_size,
+        conv.strides,
+        conv.output_shape.spatial_shape,
+    ):
+        p = calc_gradx_pad(conv.padding, h, out, s, k)
+        low = p // 2
+        dilated = (h - 1) * s + 1
+        high = out + k - 1 - dilated - low
+        pads.append((low, high))
+    return pads
+
+
+@register_lowering(GeneralConvInc)
+def lower_general_conv_inc(op, ctx):
+    conv = op.conv
+    nd = conv.dimensions
+    in_shape = (1,) + tuple(conv.input_shape.shape)
+    y_shape = tuple(op.Y.shape)
+    dn = _dimension_numbers(nd, conv.channels_last)
+    strides = tuple(int(s) for s in conv.strides)
+    if tuple(op.W.shape) != tuple(conv.kernel_shape):
+        raise BuildError(
+            f"{op}: kernel shape {op.W.shape} does not match the expected "
+            f"{conv.kernel_shape}"
+        )
+
+    if op.is_transpose:
+        if conv.groups != 1:
+            raise BuildError(f"{op}: grouped transposed convolutions are not supported")
+        padding = _transpose_padding(conv)
+        flip_axes = tuple(range(nd))
+
+        def apply(env):
+            x = env.read(op.X).reshape(in_shape)
+            w = jnp.flip(env.read(op.W), axis=flip_axes)
+            y = jax.lax.conv_general_dilated(
+                x,
+                w,
+                window_strides=(1,) * nd,
+                padding=padding,
+                lhs_dilation=strides,
+                dimension_numbers=dn,
+                precision=HIGHEST,
+            )
+            env.inc(op.Y, y.reshape(y_shape))
+
+        return apply
+
+    padding = _forward_padding(conv)
+    groups = int(conv.groups)
+
+    def apply(env):
+        x = env.read(op.X).reshape(in_shape)
+        y = jax.lax.conv_general_dilated(
+            x,
+            env.read(op.W),
+            window_strides=strides,
+            padding=padding,
+            dimension_numbers=dn,
+            feature_group_count=groups,
+            precision=HIGHEST,
+        )
+        env.inc(op.Y, y.reshape(y_shape))
+
+    return apply

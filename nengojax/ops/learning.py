@@ -1,0 +1,108 @@
+"""Lowerings of nengo's learning-rule operators (PES, BCM, Oja, Voja, RLS).
+
+Each lowering follows the operator's NumPy ``make_step`` in
+``nengo/builder/learning_rules.py`` operation by operation; the rest of a learning
+rule (the error ``Reset``, the encoder ``DotInc`` of PES on neurons, the
+``Copy(delta, weights, inc=True)``) is made of basic operators lowered elsewhere.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from nengo.builder.learning_rules import SimBCM, SimOja, SimPES, SimRLS, SimVoja
+
+from ..compiler.registry import register_lowering
+from .basic import HIGHEST
+
+
+def _scalar(value, dtype):
+    """A Python/NumPy scalar as a 0-d array of the compute dtype."""
+    return jnp.asarray(np.asarray(value, dtype=dtype))
+
+
+@register_lowering(SimPES)
+def lower_sim_pes(op, ctx):
+    dtype = ctx.layout.float_dtype
+    n_neurons = op.pre_filtered.shape[0]
+    alpha = _scalar(-op.learning_rate * ctx.dt / n_neurons, dtype)
+
+    def apply(env):
+        pre = env.read(op.pre_filtered)
+        error = env.read(op.error)
+        env.set(op.delta, jnp.outer(alpha * error, pre))
+
+    return apply
+
+
+@register_lowering(SimBCM)
+def lower_sim_bcm(op, ctx):
+    dtype = ctx.layout.float_dtype
+    alpha = _scalar(op.learning_rate * ctx.dt, dtype)
+
+    def apply(env):
+        pre = env.read(op.pre_filtered)
+        post = env.read(op.post_filtered)
+        theta = env.read(op.theta)
+        env.set(op.delta, jnp.outer(alpha * post * (post - theta), pre))
+
+    return apply
+
+
+@register_lowering(SimOja)
+def lower_sim_oja(op, ctx):
+    dtype = ctx.layout.float_dtype
+    alpha = _scalar(op.learning_rate * ctx.dt, dtype)
+    beta = _scalar(op.beta, dtype)
+
+    def apply(env):
+        weights = env.read(op.weights)
+        pre = env.read(op.pre_filtered)
+        post = env.read(op.post_filtered)
+        # forgetting, then the Hebbian term (same order as nengo)
+        post_squared = alpha * post * post
+        delta = -beta * weights * post_squared[:, None]
+        delta = delta + jnp.outer(alpha * post, pre)
+        env.set(op.delta, delta)
+
+    return apply
+
+
+@register_lowering(SimVoja)
+def lower_sim_voja(op, ctx):
+    dtype = ctx.layout.float_dtype
+    alpha = _scalar(op.learning_rate * ctx.dt, dtype)
+    scale = jnp.asarray(np.asarray(op.scale, dtype=dtype)[:, None])
+
+    def apply(env):
+        pre = env.read(op.pre_decoded)
+        post = env.read(op.post_filtered)
+        encoders = env.read(op.scaled_encoders)
+        learning = env.read(op.learning_signal)
+        delta = (
+            alpha
+            * learning
+            * (scale * jnp.outer(post, pre) - post[:, None] * encoders)
+        )
+        env.set(op.delta, delta)
+
+    return apply
+
+
+@register_lowering(SimRLS)
+def lower_sim_rls(op, ctx):
+    assert len(op.pre_filtered.shape) == len(op.error.shape) == 1
+    assert len(op.delta.shape) == len(op.inv_gamma.shape) == 2
+    one = _scalar(1.0, ctx.layout.float_dtype)
+
+    def apply(env):
+        r = env.read(op.pre_filtered)
+        error = env.read(op.error)
+        P = env.read(op.inv_gamma)
+        # P is symmetric, so P r = (r^T P)^T (see nengo's SimRLS.make_step)
+        Pr = jnp.dot(P, r, precision=HIGHEST)
+        rPr1 = one / (one + jnp.dot(r, Pr, precision=HIGHEST))
+        env.set(op.inv_gamma, P - Pr[:, None] * (Pr[None, :] * rPr1))
+        env.set(op.delta, error[:, None] * (-rPr1 * Pr[None, :]))
+
+    return apply

@@ -1,0 +1,44 @@
+"""Run nengo 4.1's backend test suite against `nengojax.Simulator`.
+
+Usage: ``python tests/nengo_suite/run.py [pytest args]`` (e.g. ``-n 2``).
+
+The tests are collected from the installed ``nengo`` package with its parent
+folder as rootdir, so test ids read ``nengo/tests/test_x.py::test_y`` as in
+nengo's own CI (the ``rng``/``seed`` fixtures hash these ids). Tests that
+nengojax declares unsupported, with a reason for each, are in ``pytest.ini``.
+"""
+
+import os
+import sys
+
+import nengo
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv):
+    nengo_dir = os.path.dirname(os.path.abspath(nengo.__file__))
+    sys.path.insert(0, HERE)  # for the plugin
+    os.environ["PYTHONPATH"] = HERE + os.pathsep + os.environ.get("PYTHONPATH", "")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    args = [
+        nengo_dir,
+        "-c",
+        os.path.join(HERE, "pytest.ini"),
+        "--rootdir",
+        os.path.dirname(nengo_dir),
+        "-p",
+        "no:nengo",
+        "-p",
+        "plugin",
+        "-p",
+        "no:cacheprovider",
+        "--disable-warnings",
+        *argv,
+    ]
+    return pytest.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
