@@ -73,8 +73,7 @@ def check_pyfunc_output(op, y, shape) -> np.ndarray:
         return np.broadcast_to(arr, shape)
     except ValueError as e:
         raise SimulationError(
-            f"Function '{name}' returned a value of shape {arr.shape}, "
-            f"expected {shape}"
+            f"Function '{name}' returned a value of shape {arr.shape}, expected {shape}"
         ) from e
 
 
@@ -109,13 +108,10 @@ class HostStream:
             if src is None or (shared_only and src.per_item):
                 continue
             state = {
-                name: np.array(sig.initial_value, copy=True)
-                for name, sig in op.state.items()
+                name: np.array(sig.initial_value, copy=True) for name, sig in op.state.items()
             }
             out_shape = tuple(op.output.shape)
-            self._steps[src.key] = op.process.make_step(
-                (0,), out_shape, dt, op_rng, state
-            )
+            self._steps[src.key] = op.process.make_step((0,), out_shape, dt, op_rng, state)
         for src in sources:
             if isinstance(src.op, SimPyFunc):
                 self._steps[src.key] = src.op.fn

@@ -26,7 +26,7 @@ class KeyMap:
     """
 
     def __init__(self, network: nengo.Network | None, model=None):
-        self._keys: dict[int, str] = {}
+        self._keys: dict = {}
         self._objs: dict[str, object] = {}
         self.nodes: list = []
         if network is None:
@@ -75,22 +75,22 @@ class KeyMap:
         self.nodes = [o for o in objs if isinstance(o, nengo.Node)]
 
     def _add(self, obj, key: str) -> None:
-        self._keys[id(obj)] = key
+        self._keys[obj] = key
         self._objs[key] = obj
 
     def has(self, obj) -> bool:
         """Whether ``obj`` has a key."""
-        return id(obj) in self._keys
+        return obj in self._keys
 
     def key(self, obj, attr: str | None = None) -> str:
         """The key of ``obj`` (and of its attribute ``attr``, if given)."""
         if isinstance(obj, str):
             return obj if attr is None else f"{obj}.{attr}"
-        if id(obj) not in self._keys:
+        if obj not in self._keys:
             raise ValidationError(
                 f"{obj} is not part of the compiled network", attr="obj", obj=obj
             )
-        key = self._keys[id(obj)]
+        key = self._keys[obj]
         return key if attr is None else f"{key}.{attr}"
 
     def obj(self, key: str):

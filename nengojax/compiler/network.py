@@ -270,9 +270,7 @@ class CompiledNetwork:
         seed = self.seed if seed is None else int(seed)
         if not 0 <= seed < 2**32:
             raise ValidationError(f"seed must be in [0, 2**32) (got {seed})", attr="seed")
-        signals = {
-            b.key: jnp.asarray(b.init) for b in self.layout.bases if b.kind == "state"
-        }
+        signals = {b.key: jnp.asarray(b.init) for b in self.layout.bases if b.kind == "state"}
         state = {
             "signals": signals,
             "rng": _prng_key(seed),
@@ -288,9 +286,7 @@ class CompiledNetwork:
             )
         batched = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), state)
         batched["stream"] = jnp.arange(k, dtype=jnp.int32)
-        batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(_prng_key(seed), i))(
-            jnp.arange(k)
-        )
+        batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(_prng_key(seed), i))(jnp.arange(k))
         return batched
 
     # --- host sources -------------------------------------------------------------
@@ -438,7 +434,10 @@ class CompiledNetwork:
     def _probe_struct(self):
         return {
             k: jax.ShapeDtypeStruct(
-                v.shape, self.layout.bases[v.base].init.dtype if not self.layout.bases[v.base].sparse else self.float_dtype
+                v.shape,
+                self.layout.bases[v.base].init.dtype
+                if not self.layout.bases[v.base].sparse
+                else self.float_dtype,
             )
             for k, v in self._probe_view.items()
         }
@@ -496,7 +495,10 @@ class CompiledNetwork:
         ``(k, size_out)``). Returns ``(state, probes)`` without a time axis."""
         inputs = {} if inputs is None else inputs
         batched = np.ndim(state["stream"]) == 1
-        inputs = {k: jnp.asarray(v)[:, None] if batched else jnp.asarray(v)[None] for k, v in inputs.items()}
+        inputs = {
+            k: jnp.asarray(v)[:, None] if batched else jnp.asarray(v)[None]
+            for k, v in inputs.items()
+        }
         state, probes = self.run(params, state, 1, inputs)
         axis = 1 if batched else 0
         return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}

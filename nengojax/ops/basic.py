@@ -73,8 +73,7 @@ def lower_copy(op, ctx):
         and len(np.unique(dst_slice)) < len(dst_slice)
     ):
         raise BuildError(
-            f"{op}: Cannot have repeated indices in ``dst_slice`` when copy is not "
-            "an increment"
+            f"{op}: Cannot have repeated indices in ``dst_slice`` when copy is not an increment"
         )
 
     def apply(env):

@@ -43,6 +43,7 @@ def _forward_padding(conv) -> list[tuple[int, int]]:
         conv.kernel_size,
         conv.strides,
         conv.output_shape.spatial_shape,
+        strict=True,
     ):
         p = max((out - 1) * s + k - h, 0)
         pads.append((p // 2, p - p // 2))  # floor first
@@ -60,9 +61,10 @@ def _transpose_padding(conv) -> list[tuple[int, int]]:
         conv.kernel_size,
         conv.strides,
         conv.output_shape.spatial_shape,
+        strict=True,
     ):
         p = calc_gradx_pad(conv.padding, h, out, s, k)
-        low = p // 2
+        low = int(math.ceil(p / 2))
         dilated = (h - 1) * s + 1
         high = out + k - 1 - dilated - low
         pads.append((low, high))
@@ -79,8 +81,7 @@ def lower_general_conv_inc(op, ctx):
     strides = tuple(int(s) for s in conv.strides)
     if tuple(op.W.shape) != tuple(conv.kernel_shape):
         raise BuildError(
-            f"{op}: kernel shape {op.W.shape} does not match the expected "
-            f"{conv.kernel_shape}"
+            f"{op}: kernel shape {op.W.shape} does not match the expected {conv.kernel_shape}"
         )
 
     if op.is_transpose:

@@ -79,11 +79,7 @@ def lower_sim_voja(op, ctx):
         post = env.read(op.post_filtered)
         encoders = env.read(op.scaled_encoders)
         learning = env.read(op.learning_signal)
-        delta = (
-            alpha
-            * learning
-            * (scale * jnp.outer(post, pre) - post[:, None] * encoders)
-        )
+        delta = alpha * learning * (scale * jnp.outer(post, pre) - post[:, None] * encoders)
         env.set(op.delta, delta)
 
     return apply

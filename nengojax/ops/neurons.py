@@ -13,6 +13,11 @@ A neuron step is registered per `nengo.neurons.NeuronType` subclass with
 ``state`` maps the neuron type's state names (``"voltage"``, ...) to arrays;
 ``rng`` is a JAX PRNG key (used by stochastic types). Neuron types with no
 registered step run their own NumPy ``step`` on the host (with a warning).
+
+All of nengo's built-in neuron types have JAX steps here, computing what their
+NumPy ``step`` computes, element for element, in the dtype of ``J``. Rate
+types keep finite values and gradients for every ``J`` (e.g. ``LIFRate`` at
+``J <= 1``), so they can be trained through.
 """
 
 from __future__ import annotations
@@ -259,7 +264,7 @@ def izhikevich_step(nt, dt, J, state, rng):
 @register_neuron_step(nn.RegularSpiking)
 def regular_spiking_step(nt, dt, J, state, rng):
     out, v = _integrate_and_fire(nt.amplitude, dt, J, state["voltage"])
-    return out, {"voltage": v}
+    return out, {**state, "voltage": v}
 
 
 def _signed(nt, J, n_spikes_of):

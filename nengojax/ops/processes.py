@@ -38,15 +38,17 @@ def lower_linear_filter(op, ctx):
             X = a * X + b * u
             y = X[0]
         elif no_d:
-            X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + B.reshape(
-                B.shape[:1] + (1,) * (X.ndim - 1)
-            ) * u
+            X = (
+                jnp.tensordot(A, X, axes=1, precision=HIGHEST)
+                + B.reshape(B.shape[:1] + (1,) * (X.ndim - 1)) * u
+            )
             y = jnp.tensordot(c, X, axes=1, precision=HIGHEST)[0]
         else:
             y = jnp.tensordot(c, X, axes=1, precision=HIGHEST)[0] + dd * u
-            X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + B.reshape(
-                B.shape[:1] + (1,) * (X.ndim - 1)
-            ) * u
+            X = (
+                jnp.tensordot(A, X, axes=1, precision=HIGHEST)
+                + B.reshape(B.shape[:1] + (1,) * (X.ndim - 1)) * u
+            )
         env.set(X_sig, X)
         env.write(op.output, y, op.mode)
 

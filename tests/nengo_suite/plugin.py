@@ -9,7 +9,6 @@ conftest does (decoder cache off, no progress bars).
 
 import pytest
 import pytest_nengo as _nengo
-
 from pytest_nengo import (  # noqa: F401  (pytest finds hooks by name)
     Simulator,
     pytest_collection_modifyitems,
