@@ -17,8 +17,15 @@ MAX_CHUNK = 4096
 
 
 def _bucket(n: int) -> int:
-    """Scan length used for a run of ``n`` steps: the next power of two."""
-    return min(MAX_CHUNK, 1 << max(0, int(n) - 1).bit_length())
+    """Scan length compiled for a run of ``n`` steps: the next power of 8.
+
+    Runs of any length then share at most five compiled scans (1, 8, 64, 512
+    and 4096 steps); the steps past ``n`` are skipped inside the scan.
+    """
+    size = 1
+    while size < n and size < MAX_CHUNK:
+        size *= 8
+    return size
 
 
 class SimulationData(Mapping):
@@ -242,6 +249,8 @@ class Simulator:
             self._seed = int(seed)
         self.compiled.clear_host_cache()
         self.state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
+        # set up the host sources now, so their errors surface here, as in nengo
+        self.compiled.host_values(0, 0, self._seed, self._streams())
         self._n_steps = 0
         self.clear_probes()
 
@@ -346,6 +355,9 @@ class Simulator:
             inputs[key] = value if self.minibatch_size else value[0]
         return inputs
 
+    def _streams(self):
+        return np.arange(self.minibatch_size) if self.minibatch_size else 0
+
     def _pad(self, arr, size, axis):
         pad = size - arr.shape[axis]
         if pad == 0:
@@ -357,8 +369,7 @@ class Simulator:
     def _run_chunk(self, n, inputs):
         model = self.compiled
         size = _bucket(n)
-        streams = np.arange(self.minibatch_size) if self.minibatch_size else 0
-        host = model.host_values(self._n_steps, n, self._seed, streams)
+        host = model.host_values(self._n_steps, n, self._seed, self._streams())
         tax = self._time_axis
         host = {
             s.key: self._pad(host[s.key], size, tax if s.per_item else 0)

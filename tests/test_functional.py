@@ -10,7 +10,8 @@ from nengo.exceptions import BuildError, ValidationError
 import nengojax
 
 
-def _net(neuron_type=nengo.LIFRate()):
+def _net(neuron_type=None):
+    neuron_type = nengo.LIFRate() if neuron_type is None else neuron_type
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(lambda t: np.sin(10 * t), label="inp")
         a = nengo.Ensemble(30, 1, neuron_type=neuron_type, label="a")

@@ -87,16 +87,20 @@ def _is_numeric(y) -> bool:
 class HostStream:
     """The host sources of one simulation stream (one minibatch item and seed).
 
-    Values are generated lazily, in step order, and remembered, so asking for
-    the same steps twice gives the same values and each function is called once
-    per step.
+    Values are generated in step order and kept from the earliest step asked
+    for last time on, so asking again for those steps gives the same values and
+    each function is called once per step. Asking for steps already dropped
+    starts that source over from step 0 (same values: nengo's streams are
+    deterministic given the seed).
     """
 
-    def __init__(self, sources, step_order, dt, seed, shared_only=False):
+    def __init__(self, sources, step_order, dt, seed):
         self.dt = dt
-        self.sources = sources
+        self._sources = {s.key: s for s in sources}
+        self._factories = {}
         self._steps = {}
-        self._tables: dict[str, list] = {s.key: [] for s in sources}
+        self._tables: dict[str, list] = {}
+        self._offsets: dict[str, int] = {}
         rng = np.random.RandomState(seed)
         by_op = {id(s.op): s for s in sources}
         for op in step_order:
@@ -105,16 +109,29 @@ class HostStream:
             # every SimProcess draws its generator here, as nengo.Simulator does
             op_rng = op.process.get_rng(rng)
             src = by_op.get(id(op))
-            if src is None or (shared_only and src.per_item):
-                continue
+            if src is not None:
+                self._factories[src.key] = self._process_factory(op, op_rng.get_state())
+        for src in sources:
+            if isinstance(src.op, SimPyFunc):
+                self._factories[src.key] = lambda fn=src.op.fn: fn
+        for key in self._sources:
+            self._restart(key)
+
+    def _process_factory(self, op, rng_state):
+        def make():
+            rng = np.random.RandomState()
+            rng.set_state(rng_state)
             state = {
                 name: np.array(sig.initial_value, copy=True) for name, sig in op.state.items()
             }
-            out_shape = tuple(op.output.shape)
-            self._steps[src.key] = op.process.make_step((0,), out_shape, dt, op_rng, state)
-        for src in sources:
-            if isinstance(src.op, SimPyFunc):
-                self._steps[src.key] = src.op.fn
+            return op.process.make_step((0,), tuple(op.output.shape), self.dt, rng, state)
+
+        return make
+
+    def _restart(self, key):
+        self._steps[key] = self._factories[key]()
+        self._tables[key] = []
+        self._offsets[key] = 0
 
     def _call(self, src, t):
         fn = self._steps[src.key]
@@ -127,11 +144,26 @@ class HostStream:
 
     def values(self, key: str, start: int, n_steps: int) -> np.ndarray:
         """Values of source ``key`` for absolute steps ``start .. start+n_steps``."""
-        src = next(s for s in self.sources if s.key == key)
+        src = self._sources[key]
+        if start < self._offsets[key]:
+            self._restart(key)
         table = self._tables[key]
-        while len(table) < start + n_steps:
-            t = (len(table) + 1) * self.dt
-            table.append(self._call(src, t))
+        # drop what lies before ``start``: runs move forward
+        drop = start - self._offsets[key]
+        if drop > 0:
+            keep = min(drop, len(table))
+            del table[:keep]
+            self._offsets[key] += keep
+        offset = self._offsets[key]
+        while offset + len(table) < start + n_steps:
+            t = (offset + len(table) + 1) * self.dt
+            value = self._call(src, t)
+            if offset + len(table) < start:  # catching up to ``start``
+                self._offsets[key] += 1
+                offset += 1
+                continue
+            table.append(value)
         if n_steps == 0:
             return np.zeros((0, *src.shape))
-        return np.stack(table[start : start + n_steps])
+        lo = start - offset
+        return np.stack(table[lo : lo + n_steps])

@@ -65,7 +65,7 @@ def _addresses(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 0:
         return np.array(ptr, dtype=np.int64)
     grids = np.indices(arr.shape, dtype=np.int64)
-    return ptr + sum(g * s for g, s in zip(grids, arr.strides))
+    return ptr + sum(g * s for g, s in zip(grids, arr.strides, strict=True))
 
 
 def flat_index(sig: Signal) -> np.ndarray:

@@ -551,7 +551,7 @@ def stable_toposort(dg: dict, operators: list) -> list:
     for op in dg:
         rank.setdefault(id(op), len(rank))
     indegree = {op: 0 for op in dg}
-    for op, succs in dg.items():
+    for succs in dg.values():
         for succ in succs:
             indegree[succ] = indegree.get(succ, 0) + 1
     ready = [(rank[id(op)], id(op), op) for op, d in indegree.items() if d == 0]

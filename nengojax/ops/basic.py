@@ -121,7 +121,9 @@ def sparse_structure(sig):
     if hasattr(value, "tocoo"):  # scipy.sparse
         coo = value.tocoo()
         return coo.row, coo.col, coo.shape, coo.data
-    # nengo.transforms.SparseMatrix
+    # nengo.transforms.SparseMatrix; allocating it warns, as in nengo, when
+    # scipy is missing (the values used are the same either way)
+    value.allocate()
     indices = np.asarray(value.indices)
     return indices[:, 0], indices[:, 1], tuple(value.shape), np.asarray(value.data)
 

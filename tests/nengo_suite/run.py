@@ -1,6 +1,7 @@
 """Run nengo 4.1's backend test suite against `nengojax.Simulator`.
 
-Usage: ``python tests/nengo_suite/run.py [pytest args]`` (e.g. ``-n 2``).
+Usage: ``python tests/nengo_suite/run.py [pytest args] [nengo/tests/test_x.py[::test]]``
+(e.g. ``-n 2``).
 
 The tests are collected from the installed ``nengo`` package with its parent
 folder as rootdir, so test ids read ``nengo/tests/test_x.py::test_y`` as in
@@ -22,12 +23,16 @@ def main(argv):
     sys.path.insert(0, HERE)  # for the plugin
     os.environ["PYTHONPATH"] = HERE + os.pathsep + os.environ.get("PYTHONPATH", "")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    root = os.path.dirname(nengo_dir)
+    # arguments naming nengo test files (nengo/tests/test_x.py[::test]) narrow the run
+    targets = [os.path.join(root, a) for a in argv if a.startswith("nengo/")]
+    argv = [a for a in argv if not a.startswith("nengo/")]
     args = [
-        nengo_dir,
+        *(targets or [nengo_dir]),
         "-c",
         os.path.join(HERE, "pytest.ini"),
         "--rootdir",
-        os.path.dirname(nengo_dir),
+        root,
         "-p",
         "no:nengo",
         "-p",

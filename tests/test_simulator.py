@@ -1,0 +1,237 @@
+"""nengojax.Simulator: nengo.Simulator's behaviour, NengoDL's extras, bad input."""
+
+import gc
+import pickle
+
+import jax
+import nengo
+import numpy as np
+import pytest
+from nengo.exceptions import (
+    BuildError,
+    ReadonlyError,
+    SimulationError,
+    SimulatorClosed,
+    ValidationError,
+)
+
+import nengojax
+
+
+def _stimulus(t):
+    return np.sin(8 * t)
+
+
+def _net():
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node(_stimulus, label="stim")
+        ens = nengo.Ensemble(40, 1, label="ens")
+        out = nengo.Node(size_in=1, label="out")
+        nengo.Connection(stim, ens)
+        nengo.Connection(ens, out, function=np.square)
+        p = nengo.Probe(out, synapse=0.01)
+        p_spikes = nengo.Probe(ens.neurons, sample_every=0.005)
+    return net, stim, ens, p, p_spikes
+
+
+def test_matches_nengo_with_sample_every_and_trange():
+    net, _, _, p, p_spikes = _net()
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run(0.2)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run(0.2)
+        assert sim.n_steps == 200
+        assert np.isclose(sim.time, 0.2)
+        np.testing.assert_allclose(sim.trange(), ref.trange())
+        np.testing.assert_allclose(
+            sim.trange(sample_every=0.005), ref.trange(sample_every=0.005)
+        )
+    np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-5)
+    assert sim.data[p_spikes].shape == ref.data[p_spikes].shape == (40, 40)
+    # float32 may move a rare spike by one step
+    assert np.mean(sim.data[p_spikes] == ref.data[p_spikes]) > 0.99
+
+
+def test_many_run_lengths_and_steps_reuse_compiles():
+    net, _, _, p, _ = _net()
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(200)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        for n in [1, 1, 7, 13, 50, 3, 100]:
+            sim.run_steps(n)
+        for _ in range(25):
+            sim.step()
+        # 6 run lengths share 3 compiled scans (of 1, 8 and 64 steps) ... and 512
+        assert sim.compiled._run_jit._cache_size() == 4
+    np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-5)
+
+
+def test_reset_and_seed():
+    with nengo.Network(seed=1) as net:
+        u = nengo.Node(nengo.processes.WhiteNoise(), size_out=2)
+        p = nengo.Probe(u)
+    with nengojax.Simulator(net, seed=3, progress_bar=False) as sim:
+        sim.run(0.02)
+        first = sim.data[p].copy()
+        sim.reset()
+        assert sim.n_steps == 0 and sim.data[p].shape == (0, 2)
+        sim.run(0.02)
+        np.testing.assert_array_equal(sim.data[p], first)
+        sim.reset(seed=4)
+        sim.run(0.02)
+        assert not np.allclose(sim.data[p], first)
+    with nengo.Simulator(net, seed=4, progress_bar=False) as ref:
+        ref.run(0.02)
+    np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-6)
+
+
+def test_data_of_built_objects():
+    net, _, ens, _, _ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with nengo.Simulator(net, progress_bar=False) as ref:
+            np.testing.assert_allclose(sim.data[ens].encoders, ref.data[ens].encoders)
+            np.testing.assert_allclose(sim.data[ens].bias, ref.data[ens].bias)
+
+
+def test_pickle_round_trip():
+    net, _, _, p, _ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run(0.05)
+        loaded = pickle.loads(pickle.dumps({"sim": sim, "p": p}))
+        sim.run(0.05)
+    with loaded["sim"] as sim2:
+        sim2.run(0.05)
+        np.testing.assert_allclose(sim2.data[loaded["p"]], sim.data[p], atol=1e-6)
+
+
+def test_progress_bar_on_long_runs(capsys):
+    net, *_ = _net()
+
+    class Recorder(nengo.utils.progress.ProgressBar):
+        def __init__(self):
+            super().__init__()
+            self.updates = []
+
+        def update(self, progress):
+            self.updates.append(progress.n_steps)
+
+        def close(self):
+            pass
+
+    bar = Recorder()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(5000, progress_bar=bar)
+    assert bar.updates and bar.updates[-1] == 5000
+
+
+def test_warns_when_deleted_open():
+    net, *_ = _net()
+    sim = nengojax.Simulator(net, progress_bar=False)
+    with pytest.warns(ResourceWarning, match="deallocated while open"):
+        sim.__del__()
+    sim.close()
+    del sim
+    gc.collect()
+
+
+def test_closed_simulator_raises():
+    net, *_ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run(0.01)
+    assert sim.closed
+    for call in (lambda: sim.run(0.01), sim.step, sim.reset, lambda: sim.run_steps(2)):
+        with pytest.raises(SimulatorClosed):
+            call()
+    with pytest.raises(SimulatorClosed):
+        with sim:
+            pass
+
+
+def test_bad_run_times():
+    net, *_ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(ValidationError, match="Must be positive"):
+            sim.run(-0.1)
+        with pytest.raises(ValidationError, match="Must be positive"):
+            sim.run(float("nan"))
+        with pytest.raises(ValidationError, match="non-negative integer"):
+            sim.run_steps(2.5)
+        with pytest.warns(UserWarning, match="0 timesteps"):
+            sim.run(0.0001)
+        with pytest.raises(ReadonlyError):
+            sim.dt = 0.01
+
+
+def test_bad_data():
+    net, stim, ens, _, _ = _net()
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        good = np.zeros((2, 10, 1))
+        with pytest.raises(ValidationError, match=r"expected shape \(2, 10, 1\)"):
+            sim.run_steps(10, data={stim: np.zeros((1, 10, 1))})
+        with pytest.raises(ValidationError, match="not an input Node"):
+            sim.run_steps(10, data={ens: good})
+        with pytest.raises(ValidationError, match="not an input Node"):
+            sim.run_steps(10, data={nengo.Node(0, add_to_container=False): good})
+        bad = good.copy()
+        bad[1, 3, 0] = np.nan
+        with pytest.raises(ValidationError, match="NaN"):
+            sim.run_steps(10, data={stim: bad})
+        with pytest.raises(ValidationError, match="dict"):
+            sim.run_steps(10, data=[good])
+        assert sim.n_steps == 0  # nothing ran
+    with pytest.raises(ValidationError, match="minibatch_size"):
+        nengojax.Simulator(net, minibatch_size=0)
+
+
+def test_node_errors_are_simulation_errors():
+    with nengo.Network() as net:
+        nengo.Node(lambda t: np.nan if t > 0.002 else 0.0)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(SimulationError, match="non-finite"):
+            sim.run(0.01)
+
+    def fail(t, x):
+        if t > 0.003:  # nengo calls it once at t=0 to find size_out
+            raise RuntimeError("boom in node")
+
+    with nengo.Network() as net:
+        a = nengo.Node(1)
+        b = nengo.Node(fail, size_in=1)
+        nengo.Connection(a, b)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(RuntimeError, match="boom in node"):
+            sim.run(0.01)
+
+
+def test_algebraic_loop_is_a_build_error():
+    with nengo.Network() as net:
+        a = nengo.Node(size_in=1)
+        b = nengo.Node(size_in=1)
+        nengo.Connection(a, b, synapse=None)
+        nengo.Connection(b, a, synapse=None)
+    with pytest.raises(BuildError, match="cycles"):
+        nengojax.Simulator(net)
+
+
+def test_float64():
+    jax.config.update("jax_enable_x64", True)
+    try:
+        net, _, _, p, p_spikes = _net()
+        with nengojax.Simulator(net, dtype="float64", progress_bar=False) as sim:
+            sim.run(0.2)
+        with nengo.Simulator(net, progress_bar=False) as ref:
+            ref.run(0.2)
+        assert sim.data[p].dtype == np.float64
+        np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-12)
+        np.testing.assert_array_equal(sim.data[p_spikes], ref.data[p_spikes])
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    with pytest.raises(ValidationError, match="x64"):
+        nengojax.Simulator(net, dtype="float64")
+
+
+def test_registered_as_nengo_backend():
+    from importlib.metadata import entry_points
+
+    eps = entry_points(group="nengo.backends")
+    assert any(ep.load() is nengojax.Simulator for ep in eps)
