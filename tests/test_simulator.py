@@ -43,9 +43,7 @@ def test_matches_nengo_with_sample_every_and_trange():
         assert sim.n_steps == 200
         assert np.isclose(sim.time, 0.2)
         np.testing.assert_allclose(sim.trange(), ref.trange())
-        np.testing.assert_allclose(
-            sim.trange(sample_every=0.005), ref.trange(sample_every=0.005)
-        )
+        np.testing.assert_allclose(sim.trange(sample_every=0.005), ref.trange(sample_every=0.005))
     np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-5)
     assert sim.data[p_spikes].shape == ref.data[p_spikes].shape == (40, 40)
     # float32 may move a rare spike by one step

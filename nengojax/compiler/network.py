@@ -39,8 +39,9 @@ def stream_seed(seed: int, stream: int) -> int:
 class LoweringContext:
     """What a lowering may ask about the network at compile time."""
 
-    def __init__(self, compiled: CompiledNetwork):
+    def __init__(self, compiled: CompiledNetwork, neuron_mode: str = "simulate"):
         self._c = compiled
+        self.neuron_mode = neuron_mode
         self.layout = compiled.layout
         self.dt = compiled.dt
         self.model = compiled.model
@@ -153,12 +154,8 @@ class CompiledNetwork:
         self._find_probes()
         self._find_params()
 
-        ctx = LoweringContext(self)
-        self._applies = []
-        for op in self.step_order:
-            apply = get_lowering(op)(op, ctx)
-            if apply is not None:
-                self._applies.append(apply)
+        self._applies_by_mode: dict[str, list] = {}
+        self._lowered("simulate")  # lowering errors surface at compile time
 
         self._consts = {
             b.key: jnp.asarray(b.init)
@@ -166,9 +163,28 @@ class CompiledNetwork:
             if b.kind in ("const", "param", "scratch")
         }
         self._streams: dict[tuple, HostStream] = {}
-        self._run_jit = jax.jit(self._run_impl, static_argnames=("n_steps",))
+        self._run_jit = jax.jit(self._run_impl, static_argnames=("n_steps", "mode", "remat"))
 
     # --- structure ------------------------------------------------------------
+
+    def _lowered(self, mode: str) -> list:
+        """The traced step functions of all operators, for one neuron ``mode``.
+
+        ``"simulate"`` runs every neuron type as itself; ``"rate"`` runs spiking
+        types as their rate counterparts and ``"spike_aware"`` spikes forward but
+        differentiates through the rate counterpart (both for training).
+        """
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {MODES} (got {mode!r})", attr="mode")
+        if mode not in self._applies_by_mode:
+            ctx = LoweringContext(self, neuron_mode=mode)
+            applies = []
+            for op in self.step_order:
+                apply = get_lowering(op)(op, ctx)
+                if apply is not None:
+                    applies.append(apply)
+            self._applies_by_mode[mode] = applies
+        return self._applies_by_mode[mode]
 
     def _find_nodes(self):
         """Nodes whose output can be given at run time (input nodes)."""
@@ -388,7 +404,7 @@ class CompiledNetwork:
                 packed[b.index] = arr
         return packed
 
-    def _step_item(self, packed, consts, state, host_row, input_row):
+    def _step_item(self, packed, consts, state, host_row, input_row, mode="simulate"):
         values = dict(packed)
         for b in self.layout.bases:
             if b.kind == "state":
@@ -403,7 +419,7 @@ class CompiledNetwork:
         for key, value in input_row.items():
             if key not in self._op_nodes:
                 env.set(self._node_out[key], value)
-        for apply in self._applies:
+        for apply in self._lowered(mode):
             apply(env)
         new_state = dict(state)
         new_state["signals"] = {
@@ -412,14 +428,20 @@ class CompiledNetwork:
         probes = {k: env.read(v) for k, v in self._probe_view.items()}
         return new_state, probes
 
-    def _run_item(self, packed, consts, state, inputs, host, n_steps, n_active=None):
+    def _run_item(self, packed, consts, state, inputs, host, n_steps, n_active, mode, remat):
+        def step(carry, host_row, input_row):
+            return self._step_item(packed, consts, carry, host_row, input_row, mode)
+
+        if remat:  # memory-bounded backprop through time
+            step = jax.checkpoint(step)
+
         def body(carry, xs):
             i, host_row, input_row = xs
             if n_active is None:
-                return self._step_item(packed, consts, carry, host_row, input_row)
+                return step(carry, host_row, input_row)
 
             def active(c):
-                return self._step_item(packed, consts, c, host_row, input_row)
+                return step(c, host_row, input_row)
 
             def idle(c):
                 return c, jax.tree_util.tree_map(
@@ -442,17 +464,27 @@ class CompiledNetwork:
             for k, v in self._probe_view.items()
         }
 
-    def _run_impl(self, params, consts, state, inputs, host, n_steps, n_active=None):
+    def _run_impl(
+        self,
+        params,
+        consts,
+        state,
+        inputs,
+        host,
+        n_steps,
+        n_active=None,
+        mode="simulate",
+        remat=False,
+    ):
         packed = self._pack(params, consts)
-        batched = state["stream"].ndim == 1
-        if not batched:
-            return self._run_item(packed, consts, state, inputs, host, n_steps, n_active)
+
+        def run_item(st, inp, h):
+            return self._run_item(packed, consts, st, inp, h, n_steps, n_active, mode, remat)
+
+        if state["stream"].ndim == 0:
+            return run_item(state, inputs, host)
         host_axes = {s.key: (0 if s.per_item else None) for s in self.host_sources}
-        fn = jax.vmap(
-            lambda st, inp, h: self._run_item(packed, consts, st, inp, h, n_steps, n_active),
-            in_axes=(0, 0, host_axes),
-        )
-        return fn(state, inputs, host)
+        return jax.vmap(run_item, in_axes=(0, 0, host_axes))(state, inputs, host)
 
     # --- public pure API -----------------------------------------------------------
 
@@ -477,18 +509,52 @@ class CompiledNetwork:
             out[key] = jnp.asarray(v, self.float_dtype)
         return out
 
-    def run(self, params, state, n_steps: int, inputs=None):
+    def run(
+        self,
+        params,
+        state,
+        n_steps: int,
+        inputs=None,
+        mode: str = "simulate",
+        remat: bool = False,
+    ):
         """Run ``n_steps`` steps from ``state``; pure, so jit/vmap/grad apply.
 
-        Returns ``(state, probes)``; ``probes[key]`` has shape
-        ``(n_steps, *probe_shape)`` (with a leading batch axis when ``state`` is
-        batched).
+        Parameters
+        ----------
+        params : dict
+            From `init_params` (or trained).
+        state : dict
+            From `init_state` (batched or not) or a previous run.
+        n_steps : int
+            Number of time steps (static: each new value compiles once).
+        inputs : dict, optional
+            Input Node (or its key) -> values of shape ``(n_steps, size_out)``,
+            ``(batch, n_steps, size_out)`` when ``state`` is batched.
+        mode : str
+            ``"simulate"``, or for training ``"rate"`` (spiking neurons run as
+            their rate counterparts) or ``"spike_aware"`` (spiking forward, rate
+            gradients backward).
+        remat : bool
+            Recompute each step in the backward pass (``jax.checkpoint``) so
+            memory stays bounded for long sequences.
+
+        Returns
+        -------
+        state : dict
+            The state after the run.
+        probes : dict
+            ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
+            leading batch axis when ``state`` is batched.
         """
         n_steps = int(n_steps)
         batch = state["stream"].shape[0] if np.ndim(state["stream"]) else None
         inputs = self._check_inputs(inputs, n_steps, batch)
         host = self._host_for(state, n_steps)
-        return self._run_jit(params, self._consts, state, inputs, host, n_steps=n_steps)
+        self._lowered(mode)
+        return self._run_jit(
+            params, self._consts, state, inputs, host, n_steps=n_steps, mode=mode, remat=remat
+        )
 
     def step(self, params, state, inputs=None):
         """One step; ``inputs`` values have shape ``(node.size_out,)`` (batched:
@@ -533,6 +599,9 @@ class CompiledNetwork:
         err = getattr(self._callback_errors, "error", None)
         self._callback_errors.error = None
         return err
+
+
+MODES = ("simulate", "rate", "spike_aware")
 
 
 class _ErrorSlot:
