@@ -6,6 +6,7 @@ A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
 """
 
 from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
+from .jax_node import JaxNode, Layer, SimJaxNode
 from .ops.neurons import register_neuron_step
 from .simulator import Simulator
 
@@ -13,6 +14,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompiledNetwork",
+    "JaxNode",
+    "Layer",
+    "SimJaxNode",
     "Simulator",
     "compile",
     "register_lowering",

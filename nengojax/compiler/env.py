@@ -68,10 +68,10 @@ class StepEnv:
         elif v.index is None:
             if v.start == v.stop:
                 return
+            # a slice update, not a scatter: XLA compiles and fuses it better
             if inc:
-                new = arr.at[v.start : v.stop].add(value)
-            else:
-                new = jax.lax.dynamic_update_slice(arr, value, (v.start,))
+                value = arr[v.start : v.stop] + value
+            new = jax.lax.dynamic_update_slice(arr, value, (v.start,))
         else:
             idx = v.index.ravel()
             new = arr.at[idx].add(value) if inc else arr.at[idx].set(value)

@@ -380,29 +380,51 @@ class CompiledNetwork:
         """Flat base arrays of all constants, with params written into them.
 
         Runs once per `run`, outside the scan: params stay out of the carry.
+        Contiguous params are concatenated (with the constant gaps between them),
+        which compiles much faster than a chain of scatters.
         """
         packed = {}
         for b in self.layout.bases:
             if b.kind == "const":
                 packed[b.index] = consts[b.key]
             elif b.kind == "param":
-                arr = None
-                for key in self._base_params[b.index]:
-                    view, _ = self._params[key]
-                    value = jnp.asarray(params[key], self.float_dtype)
-                    if view is None or view.full:
-                        arr = value.ravel()
-                if arr is None:
-                    arr = consts[b.key]
-                    for key in self._base_params[b.index]:
-                        view, _ = self._params[key]
-                        value = jnp.asarray(params[key], self.float_dtype).ravel()
-                        if view.index is None:
-                            arr = arr.at[view.start : view.stop].set(value)
-                        else:
-                            arr = arr.at[view.index.ravel()].set(value)
-                packed[b.index] = arr
+                packed[b.index] = self._pack_base(b, params, consts)
         return packed
+
+    def _pack_base(self, b, params, consts):
+        keys = self._base_params[b.index]
+        values = {k: jnp.asarray(params[k], self.float_dtype).ravel() for k in keys}
+        for key in keys:
+            view, _ = self._params[key]
+            if view is None or view.full:
+                return values[key]
+        contiguous = sorted(
+            (self._params[k][0].start, self._params[k][0].stop, k)
+            for k in keys
+            if self._params[k][0].index is None
+        )
+        pieces, pos = [], 0
+        for start, stop, key in contiguous:
+            if start < pos:  # overlapping views: fall back on scatters
+                pieces = None
+                break
+            if start > pos:
+                pieces.append(consts[b.key][pos:start])
+            pieces.append(values[key])
+            pos = stop
+        if pieces is None:
+            arr = consts[b.key]
+            for start, stop, key in contiguous:
+                arr = arr.at[start:stop].set(values[key])
+        else:
+            if pos < b.init.size:
+                pieces.append(consts[b.key][pos:])
+            arr = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        for key in keys:
+            view = self._params[key][0]
+            if view.index is not None:
+                arr = arr.at[view.index.ravel()].set(values[key])
+        return arr
 
     def _step_item(self, packed, consts, state, host_row, input_row, mode="simulate"):
         values = dict(packed)
