@@ -126,6 +126,18 @@ class JaxNode(nengo.Node):
         Name of the node.
     seed : int, optional
         Seed of the key given to a ``params`` function.
+
+    Attributes
+    ----------
+    param_tree : pytree or None
+        The initial params (NumPy leaves). (``params`` is taken by nengo: it
+        lists an object's nengo parameters.) Each leaf is built into
+        ``model.sig[node][attr]`` with ``attr`` in `param_attrs`
+        (``"params/<path>"``, e.g. ``"params/layers/0/w"``; ``"params"`` for a
+        bare array), so its key in `.CompiledNetwork.init_params` is
+        ``compiled.key(node, attr)``.
+    shape_in, shape_out : tuple
+        Input (``()`` when there is none) and output shape of ``fn``.
     """
 
     def __init__(
@@ -322,6 +334,11 @@ class SimJaxNode(Operator):
         return self.sets[0] if self.sets else None
 
     @property
+    def pure_sets(self):
+        """Signals overwritten without being read (so never carried between steps)."""
+        return list(self.sets)
+
+    @property
     def t(self):
         return self.reads[0] if self.t_passed else None
 
@@ -383,10 +400,7 @@ def lower_sim_jax_node(op, ctx):
         return None
     node = op.node
     # data given at run time for a time-only JaxNode (an input Node) wins
-    keys = getattr(getattr(ctx, "_c", None), "keys", None)
-    node_key = (
-        keys.key(node) if node.size_in == 0 and keys is not None and keys.has(node) else None
-    )
+    node_key = ctx.node_key_of(op)
 
     def apply(env):
         if node_key is not None and node_key in env.inputs:

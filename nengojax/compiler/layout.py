@@ -199,8 +199,12 @@ def _pure_sets(op) -> list:
     """The signals that ``op`` overwrites without reading their old value.
 
     nengo lists some read-modify-write signals under ``sets`` (the state of
-    `.SimNeurons`, for example), so only known pure setters count.
+    `.SimNeurons`, for example), so only known pure setters count. Other
+    operators may declare theirs in a ``pure_sets`` attribute.
     """
+    declared = getattr(op, "pure_sets", None)
+    if declared is not None:
+        return list(declared)
     from nengo.builder.neurons import SimNeurons
     from nengo.builder.operator import Copy, Reset, SimPyFunc
     from nengo.builder.processes import SimProcess

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import nengo
 import numpy as np
 from nengo.builder import Model
+from nengo.builder.operator import Reset
 from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import BuildError, ValidationError
@@ -55,6 +56,10 @@ class LoweringContext:
     def node_key_of(self, op) -> str | None:
         """Key of the Node whose output ``op`` produces, if any."""
         return self._c._node_key_of_op.get(id(op))
+
+    def key(self, obj, attr: str | None = None) -> str:
+        """The key of ``obj`` (see `CompiledNetwork.key`)."""
+        return self._c.key(obj, attr)
 
     def op_index(self, op) -> int:
         """Position of ``op`` in step order (a salt for per-operator randomness)."""
@@ -205,9 +210,11 @@ class CompiledNetwork:
         for key, sig in outs.items():
             by_target[_signature(sig)] = key
         for op in self.step_order:
+            if isinstance(op, Reset):  # resets of a node's output are not its source
+                continue
             for sig in op.sets + op.incs + op.updates:
                 key = by_target.get(_signature(sig))
-                if key is not None and type(op).__name__ in ("SimPyFunc", "SimProcess"):
+                if key is not None:
                     self._node_key_of_op[id(op)] = key
         self._op_nodes = set(self._node_key_of_op.values())
 
