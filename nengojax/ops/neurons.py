@@ -105,6 +105,15 @@ def _host_neuron_step(op, ctx):
 
 @register_lowering(SimNeurons)
 def lower_sim_neurons(op, ctx):
+    """Lower a `.SimNeurons` operator for ``ctx.neuron_mode``.
+
+    ``"simulate"`` runs the registered step of ``op.neurons``. For spiking types
+    with a rate counterpart (see `rate_counterpart`), ``"rate"`` runs the
+    counterpart's step instead (state signals the counterpart lacks, such as the
+    LIF voltage, are left unchanged), and ``"spike_aware"`` runs the spiking step
+    forward with the counterpart's derivative w.r.t. ``J`` as its gradient (see
+    `spike_aware`). Non-spiking types are the same in every mode.
+    """
     step = get_neuron_step(op.neurons)
     if step is None:
         return _host_neuron_step(op, ctx)
@@ -113,15 +122,213 @@ def lower_sim_neurons(op, ctx):
     dt = ctx.dt
     neurons = op.neurons
 
+    def spike_fn(J, state, key):
+        return step(neurons, dt, J, state, key)
+
+    fn = spike_fn
+    mode = getattr(ctx, "neuron_mode", "simulate")
+    if mode not in ("simulate", "rate", "spike_aware"):
+        raise ValueError(f"unknown neuron mode {mode!r}")
+    if mode != "simulate" and getattr(neurons, "spiking", False):
+        rate_fn = _rate_fn(op, ctx, mode)
+        if rate_fn is not None:
+            fn = rate_fn if mode == "rate" else spike_aware(spike_fn, rate_fn)
+
     def apply(env):
         J = env.read(op.J)
         state = {n: env.read(op.state[n]) for n in names}
-        output, new_state = step(neurons, dt, J, state, env.rng(salt))
+        output, new_state = fn(J, state, env.rng(salt))
         env.set(op.output, output)
         for n in names:
             env.set(op.state[n], new_state[n])
 
     return apply
+
+
+# --- training modes: rate counterparts and spike-aware gradients -----------------
+
+_RATE_COUNTERPARTS: dict[type, Callable] = {}
+
+
+def register_rate_counterpart(spiking_cls: type) -> Callable:
+    """Decorator registering the rate counterpart of a spiking neuron type.
+
+    The decorated function is called as ``fn(neuron_type, lif_smoothing=None)``
+    and returns the non-spiking `nengo.neurons.NeuronType` whose output is the
+    mean output of ``neuron_type`` (with a registered JAX step, and state names
+    that are a subset of the spiking type's). Matching is by exact type.
+
+    .. code-block:: python
+
+        @register_rate_counterpart(MySpikingType)
+        def my_rate(nt, lif_smoothing=None):
+            return MyRateType(amplitude=nt.amplitude)
+    """
+
+    def decorator(fn: Callable) -> Callable:
+        _RATE_COUNTERPARTS[spiking_cls] = fn
+        return fn
+
+    return decorator
+
+
+def rate_counterpart(neuron_type, lif_smoothing: float | None = None):
+    """The rate neuron type standing in for ``neuron_type`` during training.
+
+    ================================  ==============================================
+    ``neuron_type``                   counterpart
+    ================================  ==============================================
+    `nengo.LIF`                       `nengo.LIFRate` (`.SoftLIFRate` with
+                                      ``sigma=lif_smoothing`` if that is given)
+    `nengo.AdaptiveLIF`               `nengo.AdaptiveLIFRate`
+    `nengo.SpikingRectifiedLinear`    `nengo.RectifiedLinear`
+    `.SpikingLeakyReLU`               `.LeakyReLU`
+    `nengo.RegularSpiking`,           their ``base_type``
+    `nengo.StochasticSpiking`,
+    `nengo.PoissonSpiking`
+    `nengo.Izhikevich`                None (no rate counterpart)
+    non-spiking types                 the type itself
+    ================================  ==============================================
+
+    nengo builds rates-to-spikes types as two operators (the base type, then the
+    spiking wrapper reading the base type's ``rate_out``); in ``"rate"`` mode the
+    wrapper passes ``amplitude * rate_out`` through.
+
+    Parameters
+    ----------
+    neuron_type : nengo.neurons.NeuronType
+        The (spiking) neuron type.
+    lif_smoothing : float, optional
+        Smoothing of the LIF counterpart (see `.SoftLIFRate`).
+
+    Returns
+    -------
+    nengo.neurons.NeuronType or None
+        The counterpart, or None when the spiking type has none.
+    """
+    if not getattr(neuron_type, "spiking", False):
+        return neuron_type
+    if isinstance(neuron_type, nn.RatesToSpikesNeuronType):
+        return neuron_type.base_type
+    fn = _RATE_COUNTERPARTS.get(type(neuron_type))
+    return None if fn is None else fn(neuron_type, lif_smoothing=lif_smoothing)
+
+
+@register_rate_counterpart(nn.LIF)
+def _lif_counterpart(nt, lif_smoothing=None):
+    if lif_smoothing is not None:
+        from ..neurons import SoftLIFRate
+
+        return SoftLIFRate(
+            sigma=lif_smoothing, tau_rc=nt.tau_rc, tau_ref=nt.tau_ref, amplitude=nt.amplitude
+        )
+    return nn.LIFRate(tau_rc=nt.tau_rc, tau_ref=nt.tau_ref, amplitude=nt.amplitude)
+
+
+@register_rate_counterpart(nn.AdaptiveLIF)
+def _adaptive_lif_counterpart(nt, lif_smoothing=None):
+    return nn.AdaptiveLIFRate(
+        tau_n=nt.tau_n,
+        inc_n=nt.inc_n,
+        tau_rc=nt.tau_rc,
+        tau_ref=nt.tau_ref,
+        amplitude=nt.amplitude,
+    )
+
+
+@register_rate_counterpart(nn.SpikingRectifiedLinear)
+def _spiking_relu_counterpart(nt, lif_smoothing=None):
+    return nn.RectifiedLinear(amplitude=nt.amplitude)
+
+
+def _lif_smoothing(ctx) -> float | None:
+    """``lif_smoothing`` from `nengojax.configure_settings` on the built network."""
+    from ..config import get_setting
+
+    return get_setting(getattr(ctx.model, "toplevel", None), "lif_smoothing", None)
+
+
+def _rate_fn(op, ctx, mode):
+    """``fn(J, state, key) -> (output, new_state)`` computing the rate counterpart
+    of ``op.neurons``, or None (with a warning) when there is none."""
+    nt = op.neurons
+    dt = ctx.dt
+    if isinstance(nt, nn.RatesToSpikesNeuronType):
+        amplitude = nt.amplitude
+
+        def pass_rate(J, state, key):
+            return (amplitude * J).astype(J.dtype), state
+
+        return pass_rate
+
+    cp = rate_counterpart(nt, lif_smoothing=_lif_smoothing(ctx))
+    cstep = None if cp is None else get_neuron_step(cp)
+    missing = [] if cp is None else [n for n in cp.state if n not in op.state]
+    if cp is None or cstep is None or missing:
+        why = (
+            "it has no rate counterpart"
+            if cp is None
+            else f"its rate counterpart {type(cp).__name__} "
+            + ("has no JAX step" if cstep is None else f"has other state ({missing})")
+        )
+        warnings.warn(
+            f"{type(nt).__name__} neurons stay spiking in {mode!r} mode: {why} "
+            "(see nengojax.ops.neurons.register_rate_counterpart); their spikes "
+            "have zero gradient",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
+    names = list(cp.state)
+
+    def rate(J, state, key):
+        out, new_sub = cstep(cp, dt, J, {n: state[n] for n in names}, key)
+        return out, {**state, **{n: new_sub[n] for n in names}}
+
+    return rate
+
+
+def _zero_tangent(x):
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return jnp.zeros_like(x)
+    return np.zeros(x.shape, dtype=jax.dtypes.float0)
+
+
+def spike_aware(spike_fn: Callable, rate_fn: Callable) -> Callable:
+    """Spiking forward, rate-counterpart gradient backward.
+
+    Both functions are ``fn(J, state, key) -> (output, new_state)``. The result
+    computes exactly ``spike_fn`` (spikes and state), but its JVP (and hence its
+    gradient) is that of ``rate_fn``'s output w.r.t. ``J``; the new state gets a
+    zero tangent (gradients do not flow through voltages and the like).
+
+    Parameters
+    ----------
+    spike_fn : callable
+        The spiking step.
+    rate_fn : callable
+        The rate counterpart's step.
+
+    Returns
+    -------
+    callable
+        A `jax.custom_jvp` function with the signature of ``spike_fn``.
+    """
+
+    @jax.custom_jvp
+    def step(J, state, key):
+        return spike_fn(J, state, key)
+
+    @step.defjvp
+    def step_jvp(primals, tangents):
+        J, state, key = primals
+        out, new_state = spike_fn(J, state, key)
+        _, out_dot = jax.jvp(lambda j: rate_fn(j, state, key)[0], (J,), (tangents[0],))
+        new_state_dot = jax.tree_util.tree_map(_zero_tangent, new_state)
+        return (out, new_state), (out_dot.astype(out.dtype), new_state_dot)
+
+    return step
 
 
 # --- the common neuron types -------------------------------------------------
@@ -210,6 +417,14 @@ def adaptive_lif_step(nt, dt, J, state, rng):
 @register_neuron_step(nn.RectifiedLinear)
 def relu_step(nt, dt, J, state, rng):
     return (nt.amplitude * jnp.maximum(J, 0)).astype(J.dtype), state
+
+
+def _integrate_and_fire_signed(amplitude, dt, rate, voltage):
+    """Like `_integrate_and_fire` for signed rates: whole spikes towards zero
+    (``trunc``), negative below zero."""
+    voltage = voltage + rate * dt
+    n_spikes = jnp.trunc(voltage)
+    return ((amplitude / dt) * n_spikes).astype(rate.dtype), voltage - n_spikes
 
 
 def _integrate_and_fire(amplitude, dt, rate, voltage):
