@@ -107,6 +107,7 @@ class Simulator:
         optimize: bool = True,
         dtype=None,
         key_network=None,
+        _merge=None,
     ):
         self.closed = True  # until construction succeeds
         if minibatch_size is not None and int(minibatch_size) < 1:
@@ -129,6 +130,7 @@ class Simulator:
                 dtype=dtype,
                 optimize=optimize,
                 key_network=key_network,
+                merge=_merge,
             )
         self.params = self.compiled.init_params()
         self._time_axis = 0 if self.minibatch_size is None else 1
@@ -165,6 +167,7 @@ class Simulator:
             seed=st["seed"],
             progress_bar=st["progress_bar"],
             optimize=False,  # the pickled model is already optimized
+            _merge=st["optimize"],
             **st["init_args"],
         )
         self.optimize = st["optimize"]

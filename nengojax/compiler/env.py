@@ -58,6 +58,10 @@ class StepEnv:
         """The whole flat array of a base (for sparse data and merged reads)."""
         return self.values[base_index]
 
+    def set_flat(self, base_index: int, value) -> None:
+        """Replace the whole flat array of a base."""
+        self.values[base_index] = value
+
     def _write(self, sig, value, inc: bool) -> None:
         v = self._view(sig)
         arr = self.values[v.base]

@@ -21,6 +21,7 @@ from .env import StepEnv
 from .host import HostSource, HostStream, is_host_source
 from .keys import KeyMap
 from .layout import SignalLayout, View, flat_index
+from .merge import merge_linear_filters
 from .registry import get_lowering
 
 
@@ -112,6 +113,7 @@ class CompiledNetwork:
         dtype=None,
         optimize: bool = True,
         key_network: nengo.Network | None = None,
+        merge: bool | None = None,
     ):
         self.dt = float(dt)
         self.network = network
@@ -147,7 +149,9 @@ class CompiledNetwork:
         dg = operator_dependency_graph(model.operators)
         if optimize:
             nengo_optimize(model, dg)
-        self.step_order = [op for op in stable_toposort(dg, model.operators)]
+        self.step_order = stable_toposort(dg, model.operators)
+        if optimize if merge is None else merge:
+            self.step_order = merge_linear_filters(self.step_order, self.dt)
         self._op_index = {id(op): i for i, op in enumerate(self.step_order)}
 
         self.keys = KeyMap(network if network is not None else key_network, model)

@@ -9,15 +9,35 @@ from jax.experimental import io_callback
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter
 
+from ..compiler.merge import MergedLinearFilter
 from ..compiler.registry import register_lowering
 from .basic import HIGHEST
 
 
+def _filter_step(A, B, C, D, X, u):
+    """One step of a discrete LTI system, ordered exactly as nengo's step classes.
+
+    ``A, B, C, D`` are NumPy (per-element vectors for merged first-order
+    filters: then ``A`` and ``B*C`` have the shape of ``u``). Returns ``(X, y)``.
+    """
+    if len(A) == 1 and (D == 0).all():  # OneX: x = a x + (b c) u; y = x
+        a = A.reshape(-1)[0] if A.size == 1 else A
+        bc = (C.reshape(-1)[0] * B.reshape(-1)[0]) if B.size == 1 else B
+        X = a * X + bc * u
+        return X, X[0]
+    Bcol = B.reshape(B.shape[:1] + (1,) * (X.ndim - 1))
+    if (D == 0).all():  # NoD: input advanced one step
+        X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + Bcol * u
+        return X, jnp.tensordot(C, X, axes=1, precision=HIGHEST)[0]
+    y = jnp.tensordot(C, X, axes=1, precision=HIGHEST)[0] + D.item() * u
+    X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + Bcol * u
+    return X, y
+
+
 def lower_linear_filter(op, ctx):
     """`.LinearFilter` (Lowpass, Alpha, Triangle, any order) as nengo discretizes it."""
-    A, B, C, D = op.process._get_ss(ctx.dt)
     dtype = ctx.layout.float_dtype
-    A, B, C, D = (np.asarray(m, dtype=dtype) for m in (A, B, C, D))
+    A, B, C, D = (np.asarray(m, dtype=dtype) for m in op.process._get_ss(ctx.dt))
     X_sig = op.state.get("X")
     if A.size == 0:  # no state: a pure gain
         d = D.item()
@@ -27,30 +47,107 @@ def lower_linear_filter(op, ctx):
 
         return apply
 
-    one_x = len(A) == 1 and (D == 0).all()
-    no_d = (D == 0).all()
-    a, b, c, dd = A.item(0), (C.item(0) * B.item(0)), C, D.item()
-
     def apply(env):
-        u = env.read(op.input)
-        X = env.read(X_sig)
-        if one_x:
-            X = a * X + b * u
-            y = X[0]
-        elif no_d:
-            X = (
-                jnp.tensordot(A, X, axes=1, precision=HIGHEST)
-                + B.reshape(B.shape[:1] + (1,) * (X.ndim - 1)) * u
-            )
-            y = jnp.tensordot(c, X, axes=1, precision=HIGHEST)[0]
-        else:
-            y = jnp.tensordot(c, X, axes=1, precision=HIGHEST)[0] + dd * u
-            X = (
-                jnp.tensordot(A, X, axes=1, precision=HIGHEST)
-                + B.reshape(B.shape[:1] + (1,) * (X.ndim - 1)) * u
-            )
+        X, y = _filter_step(A, B, C, D, env.read(X_sig), env.read(op.input))
         env.set(X_sig, X)
         env.write(op.output, y, op.mode)
+
+    return apply
+
+
+def _runs(views):
+    """Group consecutive (base, flat indices) pieces by base, for merged reads
+    and writes: ``[(base, indices, positions)]`` with positions in the merged
+    vector."""
+    runs = []
+    pos = 0
+    for base, idx in views:
+        positions = np.arange(pos, pos + idx.size)
+        pos += idx.size
+        if runs and runs[-1][0] == base:
+            runs[-1] = (
+                base,
+                np.concatenate([runs[-1][1], idx]),
+                np.concatenate([runs[-1][2], positions]),
+            )
+        else:
+            runs.append((base, idx, positions))
+    return runs
+
+
+def _flat(view):
+    if view.index is not None:
+        return view.index.ravel()
+    return np.arange(view.start, view.stop)
+
+
+def _contiguous(idx):
+    return idx.size > 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size))
+
+
+@register_lowering(MergedLinearFilter)
+def lower_merged_linear_filter(op, ctx):
+    dtype = ctx.layout.float_dtype
+    layout = ctx.layout
+    in_runs = _runs([(layout.view(s).base, _flat(layout.view(s))) for s in op.inputs])
+    out_views = [(layout.view(s).base, _flat(layout.view(s))) for s in op.outputs]
+    by_base = {}
+    pos = 0
+    for base, idx in out_views:
+        entry = by_base.setdefault(base, ([], []))
+        entry[0].append(idx)
+        entry[1].append(np.arange(pos, pos + idx.size))
+        pos += idx.size
+    out_runs = [(b, np.concatenate(i), np.concatenate(p)) for b, (i, p) in by_base.items()]
+    sizes = [s.size for s in op.inputs]
+    A0, B0, C0, D0 = op.systems[0]
+    one_x = len(A0) == 1 and (D0 == 0).all()
+    if one_x:  # per-element coefficients: Lowpass filters of any time constant
+        a = np.concatenate(
+            [np.full(n, A.item()) for n, (A, _, _, _) in zip(sizes, op.systems, strict=True)]
+        )
+        bc = np.concatenate(
+            [
+                np.full(n, C.item() * B.item())
+                for n, (_, B, C, _) in zip(sizes, op.systems, strict=True)
+            ]
+        )
+        a, bc = a.astype(dtype), bc.astype(dtype)
+    else:  # identical systems
+        system = tuple(np.asarray(m, dtype=dtype) for m in (A0, B0, C0, D0))
+
+    def read_merged(env):
+        pieces = []
+        for base, idx, _ in in_runs:
+            flat = env.read_flat(base)
+            if _contiguous(idx):
+                pieces.append(flat[idx[0] : idx[0] + idx.size])
+            else:
+                pieces.append(flat[idx])
+        return jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    def apply(env):
+        u = read_merged(env)
+        X = env.read(op.X)
+        if one_x:
+            X = a * X + bc * u
+            y = X[0]
+        else:
+            X, y = _filter_step(*system, X, u)
+        env.set(op.X, X)
+        for base, idx, positions in out_runs:
+            arr = env.read_flat(base)
+            part = (
+                y[positions[0] : positions[0] + positions.size]
+                if _contiguous(positions)
+                else y[positions]
+            )
+            part = part.astype(arr.dtype)
+            if _contiguous(idx):
+                arr = jax.lax.dynamic_update_slice(arr, part, (int(idx[0]),))
+            else:
+                arr = arr.at[idx].set(part)
+            env.set_flat(base, arr)
 
     return apply
 
