@@ -11,6 +11,8 @@ from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, Va
 from nengo.utils.progress import Progress, ProgressTracker
 
 from .compiler.network import CompiledNetwork
+from .simulator_training import TrainingMixin
+from .sharding import check_divisible, make_mesh, replicate, resolve_devices, shard_batch
 
 #: Longest scan compiled for one call; longer runs loop over chunks of this size.
 MAX_CHUNK = 4096
@@ -58,7 +60,7 @@ class SimulationData(Mapping):
                 arr.setflags(write=False)
                 self._cache[key] = cached = arr
             return cached
-        return sim.model.params[key]
+        return sim._built_data(key)  # nengo's built object, with trained values
 
     def __iter__(self):
         return iter(self._sim.model.params)
@@ -71,7 +73,7 @@ class SimulationData(Mapping):
         self._cache.clear()
 
 
-class Simulator:
+class Simulator(TrainingMixin):
     """Simulate a nengo network with JAX; behaves like `nengo.Simulator`.
 
     Parameters
@@ -94,6 +96,9 @@ class Simulator:
         Merge operators with nengo's optimizer.
     dtype : str, optional
         ``"float32"`` (default) or ``"float64"`` (needs JAX's x64 mode).
+    devices : None, "all", int or list of jax.Device
+        Spread the minibatch over these devices (data parallelism; params are
+        replicated). ``minibatch_size`` must be divisible by their number.
     """
 
     def __init__(
@@ -106,6 +111,7 @@ class Simulator:
         progress_bar=True,
         optimize: bool = True,
         dtype=None,
+        devices=None,
         key_network=None,
         _merge=None,
     ):
@@ -117,6 +123,10 @@ class Simulator:
                 obj=self,
             )
         self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
+        devices = resolve_devices(devices)
+        self.mesh = None if devices is None else make_mesh(devices)
+        if self.mesh is not None:
+            check_divisible(self.minibatch_size, self.mesh)
         self.progress_bar = progress_bar
         self.optimize = optimize
         self._init_args = dict(dt=dt, minibatch_size=minibatch_size, dtype=dtype)
@@ -132,7 +142,7 @@ class Simulator:
                 key_network=key_network,
                 merge=_merge,
             )
-        self.params = self.compiled.init_params()
+        self.params = self._place_params(self.compiled.init_params())
         self._time_axis = 0 if self.minibatch_size is None else 1
         self._probe_chunks = {p: [] for p in self.compiled.probes.values()}
         self._probe_key = {p: k for k, p in self.compiled.probes.items()}
@@ -252,6 +262,8 @@ class Simulator:
             self._seed = int(seed)
         self.compiled.clear_host_cache()
         self.state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
+        if self.mesh is not None:
+            self.state = shard_batch(self.state, self.mesh)
         # set up the host sources now, so their errors surface here, as in nengo
         self.compiled.host_values(0, 0, self._seed, self._streams())
         self._n_steps = 0
@@ -358,6 +370,10 @@ class Simulator:
             inputs[key] = value if self.minibatch_size else value[0]
         return inputs
 
+    def _place_params(self, params):
+        """Params as the simulator keeps them: replicated over the mesh, if any."""
+        return params if self.mesh is None else replicate(params, self.mesh)
+
     def _streams(self):
         return np.arange(self.minibatch_size) if self.minibatch_size else 0
 
@@ -380,6 +396,12 @@ class Simulator:
         }
         inputs = {k: self._pad(v, size, tax) for k, v in inputs.items()}
         inputs = {k: v.astype(model.float_dtype) for k, v in inputs.items()}
+        if self.mesh is not None:
+            inputs = shard_batch(inputs, self.mesh)
+            host = {
+                s.key: (shard_batch if s.per_item else replicate)(host[s.key], self.mesh)
+                for s in model.host_sources
+            }
         try:
             state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host)
             probes = jax.device_get(probes)
