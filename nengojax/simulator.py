@@ -11,8 +11,8 @@ from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, Va
 from nengo.utils.progress import Progress, ProgressTracker
 
 from .compiler.network import CompiledNetwork
-from .simulator_training import TrainingMixin
 from .sharding import check_divisible, make_mesh, replicate, resolve_devices, shard_batch
+from .simulator_training import TrainingMixin
 
 #: Longest scan compiled for one call; longer runs loop over chunks of this size.
 MAX_CHUNK = 4096

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import warnings
 
@@ -11,6 +12,7 @@ import nengo
 import numpy as np
 from nengo.builder import Model
 from nengo.builder.operator import Reset
+from nengo.builder.optimizer import SigMerger
 from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import BuildError, ValidationError
@@ -148,7 +150,8 @@ class CompiledNetwork:
 
         dg = operator_dependency_graph(model.operators)
         if optimize:
-            nengo_optimize(model, dg)
+            with _keep_constants_apart():
+                nengo_optimize(model, dg)
         self.step_order = stable_toposort(dg, model.operators)
         if optimize if merge is None else merge:
             self.step_order = merge_linear_filters(self.step_order, self.dt)
@@ -331,22 +334,28 @@ class CompiledNetwork:
         again for steps asked for later)."""
         self._streams.clear()
 
-    def host_values(self, start: int, n_steps: int, seed: int, streams) -> dict:
+    def host_values(self, start: int, n_steps: int, seed, streams) -> dict:
         """Host source values for steps ``start .. start+n_steps`` (NumPy).
 
         Shared sources (Node functions) have shape ``(n_steps, *shape)``;
         per-item sources (random processes) ``(len(streams), n_steps, *shape)``,
-        or ``(n_steps, *shape)`` when ``streams`` is an int.
+        or ``(n_steps, *shape)`` when ``streams`` is an int. ``seed`` is one seed
+        or one per item (stacked states of different seeds).
         """
         single = np.ndim(streams) == 0
         streams = [int(streams)] if single else [int(s) for s in np.ravel(streams)]
+        seeds = np.broadcast_to(np.ravel(seed), (len(streams),)) if np.ndim(seed) else None
+        seeds = [int(seed)] * len(streams) if seeds is None else [int(x) for x in seeds]
         out = {}
         for src in self.host_sources:
             if src.per_item:
-                vals = [self._stream(seed, s).values(src.key, start, n_steps) for s in streams]
+                vals = [
+                    self._stream(sd, st).values(src.key, start, n_steps)
+                    for sd, st in zip(seeds, streams, strict=True)
+                ]
                 arr = vals[0] if single else np.stack(vals)
             else:
-                arr = self._stream(seed, 0).values(src.key, start, n_steps)
+                arr = self._stream(seeds[0], 0).values(src.key, start, n_steps)
             out[src.key] = arr.astype(self.float_dtype)
         return out
 
@@ -370,15 +379,21 @@ class CompiledNetwork:
         )
         if concrete:
             start = np.ravel(np.asarray(step))[0]
-            seed = int(np.ravel(np.asarray(state["seed"]))[0])
+            seed = np.asarray(state["seed"])
             return self.host_values(int(start), n_steps, seed, np.asarray(state["stream"]))
 
         def cb(step, stream, seed):
-            start = int(np.ravel(step)[0])
-            return self.host_values(start, n_steps, int(np.ravel(seed)[0]), stream)
+            return self.host_values(int(np.ravel(step)[0]), n_steps, seed, stream)
 
+        # "sequential": under jax.vmap (e.g. over stacked states of several
+        # seeds) each item's values come from its own seed and stream
         return jax.pure_callback(
-            cb, self._host_struct(n_steps, batch), step, state["stream"], state["seed"]
+            cb,
+            self._host_struct(n_steps, batch),
+            step,
+            state["stream"],
+            state["seed"],
+            vmap_method="sequential",
         )
 
     def _state_step(self, state):
@@ -635,6 +650,25 @@ class CompiledNetwork:
 
 
 MODES = ("simulate", "rate", "spike_aware")
+
+
+@contextlib.contextmanager
+def _keep_constants_apart():
+    """Stop nengo's optimizer from merging read-only signals (biases, encoders,
+    weights) with written ones: a merged base would be state, and the
+    constants in it would be lost as params."""
+    original = SigMerger.check_signals
+
+    def check_signals(signals, axis=0):
+        if len({bool(s.readonly) for s in signals}) > 1:
+            raise ValueError("Cannot merge read-only and writable signals.")
+        return original(signals, axis=axis)
+
+    SigMerger.check_signals = staticmethod(check_signals)
+    try:
+        yield
+    finally:
+        SigMerger.check_signals = staticmethod(original)
 
 
 class _ErrorSlot:

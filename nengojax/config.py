@@ -1,0 +1,316 @@
+"""Training settings stored in a network's config: `configure_settings`.
+
+.. code-block:: python
+
+    with nengo.Network() as net:
+        nengojax.config.configure_settings(trainable=False, spike_aware=True)
+        net.config[nengo.Ensemble].trainable = True  # train encoders and biases
+        ...
+
+Which parameters are trained
+----------------------------
+``configure_settings`` adds a ``trainable`` config parameter (default ``None``)
+to `nengo.Ensemble`, `nengo.Connection`, `nengo.ensemble.Neurons`, `nengo.Node`
+and `nengo.Network`. The trainable parameters of an object are
+
+- an Ensemble: its (scaled) encoders, and the bias of its neurons unless the
+  neurons say otherwise;
+- ``ensemble.neurons``: the bias (by default, the ensemble's setting);
+- a Connection: its weights (decoders times transform, or the transform);
+- a `nengojax.JaxNode` (a `nengo.Node`): its ``params``.
+
+The setting of an object is resolved from the outermost network to the network
+containing it; at each level a type setting (``net.config[nengo.Ensemble]``)
+is overridden by a setting on the subnetwork on the path
+(``net.config[subnet].trainable``), which is overridden by a setting on the
+object itself (``net.config[ens].trainable``); a deeper network's setting
+overrides an outer one's. ``None`` means "not set": where nothing is set, the
+object is trainable. Signals that an online learning rule (PES, Voja, ...)
+changes are simulation state, not parameters, and are never trained.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import nengo
+from nengo.ensemble import Neurons
+from nengo.exceptions import ConfigError, NetworkContextError, ValidationError
+from nengo.params import BoolParam, Parameter
+
+__all__ = ["configure_settings", "get_setting", "resolve_trainable", "trainable_keys"]
+
+_SETTINGS_PARAM = "nengojax_settings"
+_TRAINABLE_CLASSES = (nengo.Ensemble, nengo.Connection, Neurons, nengo.Node, nengo.Network)
+_DEFAULTS = {"trainable": None, "spike_aware": False, "lif_smoothing": None, "remat": False}
+
+
+class _Unset:
+    def __repr__(self):
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
+def configure_settings(
+    trainable=_UNSET,
+    spike_aware=_UNSET,
+    lif_smoothing=_UNSET,
+    remat=_UNSET,
+) -> None:
+    """Store nengojax training settings in the config of the current network.
+
+    Call inside ``with net:``. Only the settings given are changed; later calls
+    update earlier ones. ``spike_aware``, ``lif_smoothing`` and ``remat`` are read
+    from the top-level network given to the Simulator.
+
+    Parameters
+    ----------
+    trainable : bool or None
+        Default ``trainable`` setting of Ensembles, Connections and Nodes in
+        this network (None: trainable unless set otherwise). Also adds the
+        ``trainable`` config parameter, which must exist before
+        ``net.config[...].trainable`` can be set. Default: None.
+    spike_aware : bool
+        Train spiking neurons in ``"spike_aware"`` mode (the spiking model runs
+        forward, gradients come from the rate counterparts) instead of the
+        default ``"rate"`` mode (spiking neurons replaced by their rate
+        counterparts). Default: False.
+    lif_smoothing : float or None
+        If given, LIF neurons are trained with `.SoftLIFRate` with this
+        ``sigma`` as their rate counterpart. Default: None.
+    remat : bool
+        Recompute the forward pass of each step during backpropagation
+        (``jax.checkpoint``): memory bounded in the number of steps, for ~10-30 %
+        more time. Default: False.
+    """
+    if not nengo.Network.context:
+        raise NetworkContextError(
+            "configure_settings must be called within a Network context (`with net:`)"
+        )
+    net = nengo.Network.context[-1]
+    config = net.config
+    for cls in _TRAINABLE_CLASSES:
+        if cls not in config.params:
+            config.configures(cls)
+        cp = config.params[cls]
+        if "trainable" not in cp._extra_params:
+            cp.set_param("trainable", BoolParam("trainable", default=None, optional=True))
+    if trainable is not _UNSET:
+        if trainable is not None and not isinstance(trainable, bool):
+            raise ValidationError(
+                f"trainable must be True, False or None (got {trainable!r})", attr="trainable"
+            )
+        for cls in (nengo.Ensemble, nengo.Connection, nengo.Node):
+            config.params[cls].trainable = trainable
+
+    settings = dict(_settings_of(net) or {})
+    if spike_aware is not _UNSET:
+        settings["spike_aware"] = bool(spike_aware)
+    if lif_smoothing is not _UNSET:
+        if lif_smoothing is not None and not float(lif_smoothing) > 0:
+            raise ValidationError(
+                f"lif_smoothing must be a positive number or None (got {lif_smoothing!r})",
+                attr="lif_smoothing",
+            )
+        settings["lif_smoothing"] = None if lif_smoothing is None else float(lif_smoothing)
+    if remat is not _UNSET:
+        settings["remat"] = bool(remat)
+    if trainable is not _UNSET:
+        settings["trainable"] = trainable
+    cp = config.params[nengo.Network]
+    if _SETTINGS_PARAM not in cp._extra_params:
+        cp.set_param(_SETTINGS_PARAM, Parameter(_SETTINGS_PARAM, default=None, optional=True))
+    setattr(cp, _SETTINGS_PARAM, settings)
+
+
+def _settings_of(net) -> dict | None:
+    if net is None:
+        return None
+    cp = net.config.params.get(nengo.Network)
+    if cp is None or _SETTINGS_PARAM not in cp._extra_params:
+        return None
+    return getattr(cp, _SETTINGS_PARAM)
+
+
+def get_setting(net, name: str, default=None):
+    """The value of setting ``name`` configured on ``net`` (``default`` if unset).
+
+    Parameters
+    ----------
+    net : nengo.Network or None
+        The network (the top-level one for global settings).
+    name : str
+        ``"trainable"``, ``"spike_aware"``, ``"lif_smoothing"`` or ``"remat"``.
+    default
+        Returned when the setting was not configured.
+    """
+    if name not in _DEFAULTS:
+        raise ValidationError(f"unknown setting {name!r} (known: {sorted(_DEFAULTS)})", attr=name)
+    settings = _settings_of(net)
+    if settings is None or name not in settings:
+        return default
+    return settings[name]
+
+
+# --- trainable resolution -----------------------------------------------------------
+
+
+def _type_value(config, obj):
+    """``trainable`` set on the nearest configured class of ``obj`` in ``config``."""
+    for cls in type(obj).__mro__:
+        cp = config.params.get(cls)
+        if cp is None:
+            continue
+        if "trainable" not in cp._extra_params:
+            return None
+        return cp.trainable
+    return None
+
+
+def _instance_value(config, obj):
+    """``trainable`` set on ``obj`` itself in ``config`` (without side effects)."""
+    ip = config.params.get(obj)
+    if ip is None:
+        return None
+    try:
+        if "trainable" not in ip:
+            return None
+        return ip.trainable
+    except (ConfigError, AttributeError, KeyError):
+        return None
+
+
+def _parents(network) -> dict:
+    """Map each object (and subnetwork) of ``network`` to its chain of networks."""
+    chains = {}
+
+    def walk(net, chain):
+        chain = chain + [net]
+        for obj in (*net.ensembles, *net.nodes, *net.connections):
+            chains[obj] = chain
+            if isinstance(obj, nengo.Ensemble):
+                chains[obj.neurons] = chain
+        for sub in net.networks:
+            chains[sub] = chain
+            walk(sub, chain)
+
+    walk(network, [])
+    return chains
+
+
+def resolve_trainable(network, obj, chains: dict | None = None):
+    """The ``trainable`` setting of ``obj`` in ``network``, and where it came from.
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The top-level network.
+    obj : nengo.Ensemble, nengo.Connection, nengo.Node or nengo.ensemble.Neurons
+        The object.
+    chains : dict, optional
+        Precomputed ``_parents(network)``.
+
+    Returns
+    -------
+    value : bool or None
+        The resolved setting (None: nothing set; neurons then follow their
+        ensemble, everything else is trainable).
+    source : str or None
+        ``"instance"``, ``"network"`` or ``"type"`` (what set ``value``).
+    """
+    chains = _parents(network) if chains is None else chains
+    chain = chains.get(obj, [network])
+    value, source = None, None
+    for i, net in enumerate(chain):
+        config = net.config
+        v = _type_value(config, obj)
+        if v is not None:
+            value, source = v, "type"
+        if i + 1 < len(chain):
+            v = _instance_value(config, chain[i + 1])
+            if v is not None:
+                value, source = v, "network"
+        v = _instance_value(config, obj)
+        if v is not None:
+            value, source = v, "instance"
+    return value, source
+
+
+def trainable_keys(compiled, network=None) -> list[str]:
+    """Keys of ``compiled.init_params()`` that are trainable under the config.
+
+    Parameters
+    ----------
+    compiled : nengojax.CompiledNetwork
+        The compiled network.
+    network : nengo.Network, optional
+        The network holding the config (default: ``compiled.network``). Without
+        one, every encoder, bias, weight and JaxNode parameter is trainable.
+
+    Returns
+    -------
+    list of str
+        Sorted trainable keys; the other params are frozen.
+    """
+    network = compiled.network if network is None else network
+    params = compiled._params
+    chains = _parents(network) if network is not None else {}
+    out = set()
+
+    def setting(obj):
+        if network is None:
+            return None, None
+        return resolve_trainable(network, obj, chains)
+
+    for obj in list(compiled.keys._objs.values()):
+        if isinstance(obj, nengo.Ensemble):
+            value, source = setting(obj)
+            ens_on = value is not False
+            enc = compiled.key(obj, "encoders")
+            if ens_on and enc in params:
+                out.add(enc)
+            elif value and source == "instance" and enc not in params:
+                _warn_state(obj, "encoders")
+            nvalue = _neurons_setting(network, obj.neurons, chains) if network else None
+            bias = compiled.key(obj.neurons, "bias")
+            if (ens_on if nvalue is None else nvalue) and bias in params:
+                out.add(bias)
+        elif isinstance(obj, nengo.Connection):
+            value, source = setting(obj)
+            w = compiled.key(obj, "weights")
+            if value is not False and w in params:
+                out.add(w)
+            elif value and source == "instance" and obj.learning_rule is not None:
+                _warn_state(obj, "weights")
+        elif isinstance(obj, nengo.Node):
+            value, _ = setting(obj)
+            if value is False:
+                continue
+            base = compiled.key(obj, "params")
+            out.update(k for k in params if k == base or k.startswith(base + "/"))
+    return sorted(out)
+
+
+def _neurons_setting(network, neurons, chains):
+    """Neurons' own setting: only Neurons type/instance settings count."""
+    chain = chains.get(neurons, [network])
+    value = None
+    for net in chain:
+        cp = net.config.params.get(Neurons)
+        if cp is not None and "trainable" in cp._extra_params and cp.trainable is not None:
+            value = cp.trainable
+        v = _instance_value(net.config, neurons)
+        if v is not None:
+            value = v
+    return value
+
+
+def _warn_state(obj, what):
+    warnings.warn(
+        f"{obj} is marked trainable, but its {what} are changed by an online learning "
+        "rule: they are simulation state, not parameters, and are not trained",
+        UserWarning,
+        stacklevel=3,
+    )
