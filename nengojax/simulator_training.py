@@ -383,7 +383,7 @@ class TrainingMixin:
                 carry, outs = jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
                 return carry, outs
 
-            fns[key] = jax.jit(run_chunk)
+            fns[key] = training._jit(run_chunk)
         return fns[key]
 
     def fit(

@@ -57,6 +57,22 @@ __all__ = [
 ]
 
 
+# --- compilation -------------------------------------------------------------------------
+
+#: XLA options for the training, evaluation and prediction functions on CPU: LLVM's
+#: -O1 compiles these (large, backpropagated) programs ~30 % faster than the default
+#: and, measured here, runs them as fast.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def _jit(fn, **kwargs):
+    """``jax.jit(fn)``, with `CPU_COMPILER_OPTIONS` when JAX runs on CPU (used
+    by `make_train_step` and for the training scan of `Simulator.fit`)."""
+    if jax.default_backend() == "cpu":
+        kwargs.setdefault("compiler_options", CPU_COMPILER_OPTIONS)
+    return jax.jit(fn, **kwargs)
+
+
 # --- params -------------------------------------------------------------------------
 
 
@@ -344,7 +360,7 @@ def make_train_step(
         trainable = optax.apply_updates(trainable, updates)
         return trainable, opt_state, value, aux
 
-    return jax.jit(train_step) if jit else train_step
+    return _jit(train_step) if jit else train_step
 
 
 def make_eval_fn(
@@ -360,7 +376,7 @@ def make_eval_fn(
     def eval_step(params, state, x, y):
         return loss_fn({}, params, state, x, y)
 
-    return jax.jit(eval_step) if jit else eval_step
+    return _jit(eval_step) if jit else eval_step
 
 
 def make_predict_fn(compiled, mode: str = "simulate", jit: bool = True) -> Callable:
@@ -373,7 +389,7 @@ def make_predict_fn(compiled, mode: str = "simulate", jit: bool = True) -> Calla
     def predict_step(params, state, x, n_steps):
         return run_model(compiled, params, state, x, n_steps, mode)
 
-    return jax.jit(predict_step, static_argnums=3) if jit else predict_step
+    return _jit(predict_step, static_argnums=3) if jit else predict_step
 
 
 def check_optimizer(optimizer) -> None:

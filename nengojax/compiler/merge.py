@@ -96,13 +96,18 @@ def merge_linear_filters(step_order: list, dt: float, min_group: int = 2) -> lis
             if len(system[0]) == 0:
                 continue
             groups.setdefault(_kind(system), []).append((op, system))
+    # a deterministic rank for each base (ids differ between processes)
+    base_rank = {}
+    for op in step_order:
+        for sig in op.all_signals:
+            base_rank.setdefault(sig.base, len(base_rank))
     merged_ops = []
     removed = set()
     for group in groups.values():
         if len(group) < min_group:
             continue
         # order by input (base, offset) so merged reads are long contiguous runs
-        group.sort(key=lambda g: (id(g[0].input.base), g[0].input.elemoffset))
+        group.sort(key=lambda g: (base_rank[g[0].input.base], g[0].input.elemoffset))
         ops = [g[0] for g in group]
         X = Signal(
             np.concatenate([op.state["X"].initial_value for op in ops], axis=1),

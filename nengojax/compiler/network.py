@@ -174,8 +174,14 @@ class CompiledNetwork:
             for b in self.layout.bases
             if b.kind in ("const", "param", "scratch")
         }
+        self._host_consts = {
+            b.key: b.init for b in self.layout.bases if b.kind in ("const", "param")
+        }
         self._streams: dict[tuple, HostStream] = {}
         self._run_jit = jax.jit(self._run_impl, static_argnames=("n_steps", "mode", "remat"))
+        self._run_packed_jit = jax.jit(
+            self._run_packed, static_argnames=("n_steps", "mode", "remat")
+        )
 
     # --- structure ------------------------------------------------------------
 
@@ -402,24 +408,25 @@ class CompiledNetwork:
 
     # --- the step -------------------------------------------------------------------
 
-    def _pack(self, params, consts):
+    def _pack(self, params, consts, xp=jnp):
         """Flat base arrays of all constants, with params written into them.
 
         Runs once per `run`, outside the scan: params stay out of the carry.
         Contiguous params are concatenated (with the constant gaps between them),
-        which compiles much faster than a chain of scatters.
+        which compiles much faster than a chain of scatters. With ``xp=numpy``
+        it runs on the host (no compile at all; see `_packed_on_host`).
         """
         packed = {}
         for b in self.layout.bases:
             if b.kind == "const":
                 packed[b.index] = consts[b.key]
             elif b.kind == "param":
-                packed[b.index] = self._pack_base(b, params, consts)
+                packed[b.index] = self._pack_base(b, params, consts, xp)
         return packed
 
-    def _pack_base(self, b, params, consts):
+    def _pack_base(self, b, params, consts, xp):
         keys = self._base_params[b.index]
-        values = {k: jnp.asarray(params[k], self.float_dtype).ravel() for k in keys}
+        values = {k: xp.asarray(params[k], self.float_dtype).ravel() for k in keys}
         for key in keys:
             view, _ = self._params[key]
             if view is None or view.full:
@@ -431,7 +438,7 @@ class CompiledNetwork:
         )
         pieces, pos = [], 0
         for start, stop, key in contiguous:
-            if start < pos:  # overlapping views: fall back on scatters
+            if start < pos:  # overlapping views: write them one by one instead
                 pieces = None
                 break
             if start > pos:
@@ -441,16 +448,39 @@ class CompiledNetwork:
         if pieces is None:
             arr = consts[b.key]
             for start, stop, key in contiguous:
-                arr = arr.at[start:stop].set(values[key])
+                arr = _set(xp, arr, slice(start, stop), values[key])
         else:
             if pos < b.init.size:
                 pieces.append(consts[b.key][pos:])
-            arr = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            arr = xp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
         for key in keys:
             view = self._params[key][0]
             if view.index is not None:
-                arr = arr.at[view.index.ravel()].set(values[key])
+                arr = _set(xp, arr, view.index.ravel(), values[key])
         return arr
+
+    def _packed_on_host(self, params, to_device=True):
+        """`_pack` with NumPy, remembered for the same param arrays.
+
+        Concrete params (the Simulator's, or a user's outside any transform)
+        are packed on the host: a jitted pack of thousands of params takes
+        seconds to compile, and the packed arrays are few.
+        """
+        # only immutable (JAX) arrays can be recognised again by identity
+        cacheable = all(isinstance(v, jax.Array) for v in params.values())
+        ident = tuple((k, id(v)) for k, v in params.items())
+        cached = getattr(self, "_host_pack", None)
+        if cacheable and cached is not None and cached[0] == ident:
+            return cached[2]
+        host_params = {k: np.asarray(v) for k, v in params.items()}
+        packed = self._pack(host_params, self._host_consts, xp=np)
+        if not to_device:  # inside someone's trace: NumPy constants, nothing cached
+            return packed
+        packed = jax.device_put(packed)
+        # keep the arrays alive so their ids stay theirs while cached
+        if cacheable:
+            self._host_pack = (ident, dict(params), packed)
+        return packed
 
     def _step_item(self, packed, consts, state, host_row, input_row, mode="simulate"):
         values = dict(packed)
@@ -525,7 +555,22 @@ class CompiledNetwork:
         remat=False,
     ):
         packed = self._pack(params, consts)
+        return self._run_packed(
+            packed, consts, state, inputs, host, n_steps, n_active, mode, remat
+        )
 
+    def _run_packed(
+        self,
+        packed,
+        consts,
+        state,
+        inputs,
+        host,
+        n_steps,
+        n_active=None,
+        mode="simulate",
+        remat=False,
+    ):
         def run_item(st, inp, h):
             return self._run_item(packed, consts, st, inp, h, n_steps, n_active, mode, remat)
 
@@ -533,6 +578,18 @@ class CompiledNetwork:
             return run_item(state, inputs, host)
         host_axes = {s.key: (0 if s.per_item else None) for s in self.host_sources}
         return jax.vmap(run_item, in_axes=(0, 0, host_axes))(state, inputs, host)
+
+    def _dispatch(self, params, state, inputs, host, **kwargs):
+        """Run with params packed on the host when they are concrete, else in the
+        trace (so jax.grad/vmap of params reach every entry)."""
+        if any(isinstance(v, jax.core.Tracer) for v in params.values()):
+            return self._run_jit(params, self._consts, state, inputs, host, **kwargs)
+        tracing = any(
+            isinstance(x, jax.core.Tracer)
+            for x in jax.tree_util.tree_leaves((state, inputs, host))
+        )
+        packed = self._packed_on_host(params, to_device=_outside_any_trace())
+        return self._run_packed_jit(packed, self._consts, state, inputs, host, **kwargs)
 
     # --- public pure API -----------------------------------------------------------
 
@@ -600,9 +657,7 @@ class CompiledNetwork:
         inputs = self._check_inputs(inputs, n_steps, batch)
         host = self._host_for(state, n_steps)
         self._lowered(mode)
-        return self._run_jit(
-            params, self._consts, state, inputs, host, n_steps=n_steps, mode=mode, remat=remat
-        )
+        return self._dispatch(params, state, inputs, host, n_steps=n_steps, mode=mode, remat=remat)
 
     def step(self, params, state, inputs=None):
         """One step; ``inputs`` values have shape ``(node.size_out,)`` (batched:
@@ -621,13 +676,11 @@ class CompiledNetwork:
         """Run a scan of static length ``n_steps`` of which only the first
         ``n_active`` steps are active (so many run lengths share one compile).
         Used by the Simulator; inputs and host values are already prepared."""
-        return self._run_jit(
-            params, self._consts, state, inputs, host, n_steps=n_steps, n_active=n_active
-        )
+        return self._dispatch(params, state, inputs, host, n_steps=n_steps, n_active=n_active)
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""
-        packed = jax.device_get(self._pack(params, self._consts))
+        packed = jax.device_get(self._packed_on_host(params))
         out = {}
         for b in self.layout.bases:
             if b.kind == "state":
@@ -706,6 +759,22 @@ def stable_toposort(dg: dict, operators: list) -> list:
             "have no synapses. Try setting more synapses to '0' instead of 'None'."
         )
     return order
+
+
+def _outside_any_trace() -> bool:
+    """Whether we run eagerly, not inside someone's jit/vmap/grad trace."""
+    from jax._src import core  # no public equivalent in JAX 0.4-0.10
+
+    return core.trace_state_clean()
+
+
+def _set(xp, arr, index, value):
+    """``arr[index] = value`` for NumPy (a copy) or JAX arrays."""
+    if xp is jnp:
+        return arr.at[index].set(value)
+    arr = np.array(arr, copy=True)
+    arr[index] = value
+    return arr
 
 
 def _prng_key(seed: int) -> jax.Array:

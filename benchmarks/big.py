@@ -1,0 +1,105 @@
+"""Scale checks: a 1M-neuron model at minibatch 1, and compile time for 1000 ensembles.
+
+Usage: ``python benchmarks/big.py [--neurons 1000000] [--ensembles 1000] [--out DIR]``
+
+Reports build time (nengo's builder, run by nengojax), compile time, steps/s
+and the process's peak memory, and writes ``big.json`` / ``big.md``.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def many_ensembles(n_ensembles, neurons, dimensions, seed=0):
+    """A chain of ensembles (each decoding into the next) with a live input."""
+    import nengo
+    import numpy as np
+
+    with nengo.Network(seed=seed) as net:
+        inp = nengo.Node(lambda t: np.sin(2 * np.pi * np.arange(1, dimensions + 1) * t))
+        ens = [nengo.Ensemble(neurons, dimensions) for _ in range(n_ensembles)]
+        nengo.Connection(inp, ens[0])
+        for a, b in zip(ens[:-1], ens[1:], strict=True):
+            nengo.Connection(a, b)
+        p = nengo.Probe(ens[-1], synapse=0.01)
+    return net, p
+
+
+def measure(net, n_steps=200):
+    import nengojax
+
+    t0 = time.perf_counter()
+    sim = nengojax.Simulator(net, progress_bar=False)
+    build = time.perf_counter() - t0
+    with sim:
+        t0 = time.perf_counter()
+        sim.run_steps(n_steps)
+        first = time.perf_counter() - t0
+        sim.reset()
+        t0 = time.perf_counter()
+        sim.run_steps(n_steps)
+        run = time.perf_counter() - t0
+    return {
+        "build_s": build,
+        "compile_s": max(first - run, 0.0),
+        "steps_per_s": n_steps / run,
+        "peak_rss_GB": peak_rss_gb(),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=1_000_000)
+    parser.add_argument("--ensembles", type=int, default=1000)
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--part", choices=["million", "ensembles"], default=None)
+    args = parser.parse_args()
+    import nengo
+
+    nengo.rc.set("decoder_cache", "enabled", "False")
+    if args.part is None:  # each part in its own process, for its own memory peak
+        results = {}
+        for part in ("ensembles", "million"):
+            cmd = [sys.executable, __file__, "--part", part]
+            cmd += ["--neurons", str(args.neurons), "--ensembles", str(args.ensembles)]
+            out = os.popen(" ".join(cmd)).read()
+            line = next(li for li in out.splitlines() if li.startswith("RESULT "))
+            results[part] = json.loads(line[7:])
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "big.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        md = ["| check | size | build s | compile s | steps/s | peak GB |", "|---|---|---|---|---|---|"]
+        for part, r in results.items():
+            md.append(
+                f"| {part} | {r['size']} | {r['build_s']:.1f} | {r['compile_s']:.1f} | "
+                f"{r['steps_per_s']:.0f} | {r['peak_rss_GB']:.2f} |"
+            )
+        text = "\n".join(md) + "\n"
+        with open(os.path.join(args.out, "big.md"), "w") as f:
+            f.write(text)
+        print(text)
+        return
+    if args.part == "ensembles":
+        net, _ = many_ensembles(args.ensembles, 50, 2)
+        res = measure(net)
+        res["size"] = f"{args.ensembles} ensembles x 50 neurons"
+    else:
+        per = 1000
+        net, _ = many_ensembles(args.neurons // per, per, 4)
+        res = measure(net, n_steps=50)
+        res["size"] = f"{args.neurons} neurons ({args.neurons // per} ensembles x {per})"
+    print("RESULT " + json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
