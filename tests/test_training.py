@@ -324,16 +324,35 @@ def test_learning_rule_connection_warns():
     assert compiled.key(conn, "weights") not in keys
 
 
-def test_merged_signals_warning():
-    net, o = _ff_net()
-    with net:
-        nengo.Probe(o["out"], synapse=0.01)  # a filter merges with the biases
+def test_tutorial_biases_trainable(monkeypatch):
+    # NengoDL's tutorial network: nengo's operator merger must not put the biases
+    # in an array with state (they would then not be parameters)
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(nengo.processes.WhiteSignal(1, 5, rms=0.3))
+        a = nengo.Ensemble(20, 1)
+        b = nengo.Ensemble(20, 1)
+        out = nengo.Node(size_in=1)
+        nengo.Connection(inp, a, synapse=None)
+        nengo.Connection(a, b, function=np.square, synapse=None)
+        nengo.Connection(b, out, function=np.sin, synapse=None)
+        nengo.Probe(inp)
+        nengo.Probe(out, synapse=0.04)
+        p = nengo.Probe(out)
+        configure_settings(trainable=False)
+        net.config[nengo.Ensemble].trainable = True
     with nengojax.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
-        untrainable = [k for k in ("ensemble_0_a.neurons.bias",) if k not in sim.params]
-        if not untrainable:
-            pytest.skip("the operator merger no longer mixes biases with state")
+        key = sim.compiled.key
+        expect = [key(e, "encoders") for e in (a, b)] + [key(e.neurons, "bias") for e in (a, b)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sim.compile(optax.sgd(0.1), {p: losses.mse})
+        assert sorted(sim._train_spec["trainable"]) == sorted(expect)
+        # a configured-trainable signal that is not a parameter is reported
+        params = dict(sim.compiled._params)
+        del params[key(a.neurons, "bias")]
+        monkeypatch.setattr(sim.compiled, "_params", params)
         with pytest.warns(UserWarning, match="optimize=False"):
-            sim.compile(optax.sgd(0.1), losses.mse)
+            sim.compile(optax.sgd(0.1), {p: losses.mse})
 
 
 # --- the pure layer ----------------------------------------------------------------------

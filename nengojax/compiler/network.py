@@ -584,10 +584,6 @@ class CompiledNetwork:
         trace (so jax.grad/vmap of params reach every entry)."""
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
             return self._run_jit(params, self._consts, state, inputs, host, **kwargs)
-        tracing = any(
-            isinstance(x, jax.core.Tracer)
-            for x in jax.tree_util.tree_leaves((state, inputs, host))
-        )
         packed = self._packed_on_host(params, to_device=_outside_any_trace())
         return self._run_packed_jit(packed, self._consts, state, inputs, host, **kwargs)
 
