@@ -78,7 +78,10 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "big.json"), "w") as f:
             json.dump(results, f, indent=1)
-        md = ["| check | size | build s | compile s | steps/s | peak GB |", "|---|---|---|---|---|---|"]
+        md = [
+            "| check | size | build s | compile s | steps/s | peak GB |",
+            "|---|---|---|---|---|---|",
+        ]
         for part, r in results.items():
             md.append(
                 f"| {part} | {r['size']} | {r['build_s']:.1f} | {r['compile_s']:.1f} | "

@@ -5,14 +5,22 @@ A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
 ``run``) for JAX users.
 """
 
+from . import callbacks, losses, neurons, training
 from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
+from .config import configure_settings
 from .jax_node import JaxNode, Layer, SimJaxNode
-from .ops.neurons import register_neuron_step
+from .ops.neurons import register_neuron_step, register_rate_counterpart
 from .simulator import Simulator
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "callbacks",
+    "configure_settings",
+    "losses",
+    "neurons",
+    "register_rate_counterpart",
+    "training",
     "CompiledNetwork",
     "JaxNode",
     "Layer",

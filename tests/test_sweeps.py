@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import nengo
 import numpy as np
-import pytest
 
 import nengojax
 

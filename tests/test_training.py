@@ -717,3 +717,79 @@ def test_check_gradients():
         x, _ = _data(n_items=2)
         with pytest.raises(SimulationError, match="gradient check failed"):
             sim.check_gradients({o["inp"]: x})
+
+
+def test_jax_node_params_train_and_freeze():
+    with nengo.Network(seed=0) as net:
+        configure_settings()
+        inp = nengo.Node(np.zeros(2))
+        node = nengojax.JaxNode(
+            lambda prm, x: jnp.tanh(x @ prm["w"] + prm["b"]),
+            shape_in=(2,),
+            pass_time=False,
+            params={"w": np.eye(2), "b": np.zeros(2)},
+        )
+        frozen_node = nengojax.JaxNode(
+            lambda prm, x: prm * x, shape_in=(2,), pass_time=False, params=np.ones(2)
+        )
+        nengo.Connection(inp, node, synapse=None)
+        nengo.Connection(node, frozen_node, synapse=None)
+        p = nengo.Probe(frozen_node)
+        net.config[frozen_node].trainable = False
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(32, 1, 2)).astype(np.float32)
+    y = np.tanh(x @ np.array([[0.5, -1.0], [1.0, 0.3]]) + 0.2).astype(np.float32)
+    with _sim(net) as sim:
+        key = sim.compiled.key
+        assert sorted(training.trainable_keys(sim.compiled)) == [
+            key(node, "params/b"),
+            key(node, "params/w"),
+        ]
+        sim.compile(optax.adam(0.05), {p: losses.mse})
+        hist = sim.fit({inp: x}, {p: y}, epochs=5, verbose=0)
+        assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+        np.testing.assert_array_equal(sim.params[key(frozen_node, "params")], np.ones(2))
+        trained = sim.get_nengo_params(node)["params"]
+        np.testing.assert_allclose(trained["w"], sim.params[key(node, "params/w")])
+        sim.freeze_params([node])
+        expect = sim.predict({inp: x})[p]
+    with _sim(net) as fresh:
+        np.testing.assert_allclose(fresh.predict({inp: x})[p], expect, atol=1e-6)
+
+
+def test_regularize_without_target():
+    net, o = _ff_net()
+    with net:
+        p_act = nengo.Probe(o["b"].neurons)
+    x, y = _data(n_items=32)
+    with _sim(net) as sim:
+        sim.compile(
+            optax.adam(0.01),
+            {o["p"]: losses.mse, p_act: losses.Regularize(order=1, weight=1e-3)},
+            loss_weights={p_act: 0.5},
+        )
+        hist = sim.fit({o["inp"]: x}, {o["p"]: y}, epochs=2, verbose=0)
+        ev = sim.evaluate({o["inp"]: x}, {o["p"]: y})
+    pk, ak = sim.compiled.key(o["p"]), sim.compiled.key(p_act)
+    assert set(hist.history) == {"loss", f"{pk}_loss", f"{ak}_loss"}
+    np.testing.assert_allclose(ev["loss"], ev[f"{pk}_loss"] + 0.5 * ev[f"{ak}_loss"], rtol=1e-5)
+    assert ev[f"{ak}_loss"] > 0
+
+
+def test_stateful_fit_and_no_minibatch():
+    net, inp, p = _recurrent_net()
+    x, y = _recurrent_data(n_items=4, n_steps=10)
+    with nengojax.Simulator(net, progress_bar=False, seed=3) as sim:  # no minibatch_size
+        sim.compile(optax.adam(1e-4), {p: losses.mse})
+        state = jax.device_get(sim.state)
+        sim.fit({inp: x}, {p: y}, epochs=1, verbose=0)
+        assert sim.n_steps == 0
+        leaves = jax.tree_util.tree_leaves
+        for a, b in zip(leaves(state), leaves(sim.state), strict=True):
+            np.testing.assert_array_equal(a, b)
+        sim.fit({inp: x}, {p: y}, epochs=1, verbose=0, stateful=True)
+        assert sim.n_steps == 40  # 4 minibatches of one item, 10 steps each
+        shapes = [np.shape(v) for v in jax.tree_util.tree_leaves(sim.state)]
+        assert shapes == [np.shape(v) for v in jax.tree_util.tree_leaves(state)]
+        sim.run_steps(5)
+        assert sim.data[p].shape == (5, 1)

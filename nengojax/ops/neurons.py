@@ -18,6 +18,11 @@ All of nengo's built-in neuron types have JAX steps here, computing what their
 NumPy ``step`` computes, element for element, in the dtype of ``J``. Rate
 types keep finite values and gradients for every ``J`` (e.g. ``LIFRate`` at
 ``J <= 1``), so they can be trained through.
+
+Training modes (``ctx.neuron_mode``): in ``"rate"`` mode a spiking type runs
+the step of its rate counterpart (`rate_counterpart`; extend with
+`register_rate_counterpart`), in ``"spike_aware"`` mode its spiking step runs
+forward with the counterpart's derivative as gradient (`spike_aware`).
 """
 
 from __future__ import annotations
