@@ -147,6 +147,22 @@ def lower_sparse_dot_inc(op, ctx):
     return apply
 
 
+def _block_products(a, xb):
+    """``prod[k] = a[k] @ xb[k]`` for blocks ``a`` (k, i, j) and ``xb`` (k, j, ...).
+
+    Row blocks (i == 1, decoders) and column blocks (j == 1, encoders) are
+    written as broadcast multiplies and sums: XLA fuses those with their
+    neighbours, where a batched dot of tiny blocks runs slowly (especially
+    under vmap, for minibatches).
+    """
+    extra = (1,) * (xb.ndim - 2)
+    if a.shape[1] == 1:  # (k, 1, j) . (k, j, ...) -> (k, 1, ...)
+        return jnp.sum(a[:, 0, :].reshape(a.shape[0], -1, *extra) * xb, axis=1)[:, None]
+    if a.shape[2] == 1:  # (k, i, 1) . (k, 1, ...) -> (k, i, ...)
+        return a.reshape(a.shape[:2] + extra) * xb[:, 0:1]
+    return jnp.einsum("kij,kj...->ki...", a, xb, precision=HIGHEST)
+
+
 @register_lowering(BsrDotInc)
 def lower_bsr_dot_inc(op, ctx):
     indices = np.asarray(op.indices)
@@ -166,7 +182,7 @@ def lower_bsr_dot_inc(op, ctx):
         xb = x.reshape((-1, bw) + x.shape[1:])
         if not diagonal:
             xb = xb[indices]
-        prod = jnp.einsum("kij,kj...->ki...", a, xb, precision=HIGHEST)
+        prod = _block_products(a, xb)
         if not diagonal:
             prod = jax.ops.segment_sum(prod, seg, num_segments=n_rows)
         env.inc(op.Y, prod.reshape(yshape))
