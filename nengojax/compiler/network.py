@@ -23,7 +23,7 @@ from .env import StepEnv
 from .host import HostSource, HostStream, is_host_source
 from .keys import KeyMap
 from .layout import SignalLayout, View, flat_index
-from .merge import merge_linear_filters
+from .merge import merge_operators
 from .registry import get_lowering
 
 
@@ -154,7 +154,7 @@ class CompiledNetwork:
                 nengo_optimize(model, dg)
         self.step_order = stable_toposort(dg, model.operators)
         if optimize if merge is None else merge:
-            self.step_order = merge_linear_filters(self.step_order, self.dt)
+            self.step_order = merge_operators(self.step_order, self.dt, stable_toposort)
         self._op_index = {id(op): i for i, op in enumerate(self.step_order)}
 
         self.keys = KeyMap(network if network is not None else key_network, model)

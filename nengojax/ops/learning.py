@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from nengo.builder.learning_rules import SimBCM, SimOja, SimPES, SimRLS, SimVoja
 
+from ..compiler.access import MergedAccess
+from ..compiler.merge import MergedPES
 from ..compiler.registry import register_lowering
 from .basic import HIGHEST
 
@@ -31,6 +33,30 @@ def lower_sim_pes(op, ctx):
         pre = env.read(op.pre_filtered)
         error = env.read(op.error)
         env.set(op.delta, jnp.outer(alpha * error, pre))
+
+    return apply
+
+
+@register_lowering(MergedPES)
+def lower_merged_pes(op, ctx):
+    """All PES rules at once: gather errors and activities, one product."""
+    dtype = ctx.layout.float_dtype
+    pre = MergedAccess(ctx.layout, op.pre_filtered)
+    err = MergedAccess(ctx.layout, op.errors)
+    deltas = MergedAccess(ctx.layout, op.deltas)
+    e_idx, p_idx, alpha = [], [], []
+    e_off = p_off = 0
+    for rule, e_sig, p_sig in zip(op.ops, op.errors, op.pre_filtered, strict=True):
+        d, n = e_sig.size, p_sig.size
+        e_idx.append(e_off + np.repeat(np.arange(d), n))  # delta[r, q] = a e[r] p[q]
+        p_idx.append(p_off + np.tile(np.arange(n), d))
+        alpha.append(np.full(d * n, -rule.learning_rate * ctx.dt / n))
+        e_off, p_off = e_off + d, p_off + n
+    e_idx, p_idx = np.concatenate(e_idx), np.concatenate(p_idx)
+    alpha = np.concatenate(alpha).astype(dtype)
+
+    def apply(env):
+        deltas.write(env, alpha * err.read(env)[e_idx] * pre.read(env)[p_idx])
 
     return apply
 

@@ -9,6 +9,7 @@ from jax.experimental import io_callback
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter
 
+from ..compiler.access import MergedAccess
 from ..compiler.merge import MergedLinearFilter
 from ..compiler.registry import register_lowering
 from .basic import HIGHEST
@@ -55,79 +56,24 @@ def lower_linear_filter(op, ctx):
     return apply
 
 
-def _runs(views):
-    """Group consecutive (base, flat indices) pieces by base, for merged reads
-    and writes: ``[(base, indices, positions)]`` with positions in the merged
-    vector."""
-    runs = []
-    pos = 0
-    for base, idx in views:
-        positions = np.arange(pos, pos + idx.size)
-        pos += idx.size
-        if runs and runs[-1][0] == base:
-            runs[-1] = (
-                base,
-                np.concatenate([runs[-1][1], idx]),
-                np.concatenate([runs[-1][2], positions]),
-            )
-        else:
-            runs.append((base, idx, positions))
-    return runs
-
-
-def _flat(view):
-    if view.index is not None:
-        return view.index.ravel()
-    return np.arange(view.start, view.stop)
-
-
-def _contiguous(idx):
-    return idx.size > 0 and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size))
-
-
 @register_lowering(MergedLinearFilter)
 def lower_merged_linear_filter(op, ctx):
     dtype = ctx.layout.float_dtype
-    layout = ctx.layout
-    in_runs = _runs([(layout.view(s).base, _flat(layout.view(s))) for s in op.inputs])
-    out_views = [(layout.view(s).base, _flat(layout.view(s))) for s in op.outputs]
-    by_base = {}
-    pos = 0
-    for base, idx in out_views:
-        entry = by_base.setdefault(base, ([], []))
-        entry[0].append(idx)
-        entry[1].append(np.arange(pos, pos + idx.size))
-        pos += idx.size
-    out_runs = [(b, np.concatenate(i), np.concatenate(p)) for b, (i, p) in by_base.items()]
+    inputs = MergedAccess(ctx.layout, op.inputs)
+    outputs = MergedAccess(ctx.layout, op.outputs)
     sizes = [s.size for s in op.inputs]
     A0, B0, C0, D0 = op.systems[0]
     one_x = len(A0) == 1 and (D0 == 0).all()
     if one_x:  # per-element coefficients: Lowpass filters of any time constant
-        a = np.concatenate(
-            [np.full(n, A.item()) for n, (A, _, _, _) in zip(sizes, op.systems, strict=True)]
-        )
-        bc = np.concatenate(
-            [
-                np.full(n, C.item() * B.item())
-                for n, (_, B, C, _) in zip(sizes, op.systems, strict=True)
-            ]
-        )
-        a, bc = a.astype(dtype), bc.astype(dtype)
+        pairs = list(zip(sizes, op.systems, strict=True))
+        a = np.concatenate([np.full(n, A.item()) for n, (A, _, _, _) in pairs]).astype(dtype)
+        bc = np.concatenate([np.full(n, C.item() * B.item()) for n, (_, B, C, _) in pairs])
+        bc = bc.astype(dtype)
     else:  # identical systems
         system = tuple(np.asarray(m, dtype=dtype) for m in (A0, B0, C0, D0))
 
-    def read_merged(env):
-        pieces = []
-        for base, idx, _ in in_runs:
-            flat = env.read_flat(base)
-            if _contiguous(idx):
-                pieces.append(flat[idx[0] : idx[0] + idx.size])
-            else:
-                pieces.append(flat[idx])
-        return jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-
     def apply(env):
-        u = read_merged(env)
+        u = inputs.read(env)
         X = env.read(op.X)
         if one_x:
             X = a * X + bc * u
@@ -135,19 +81,7 @@ def lower_merged_linear_filter(op, ctx):
         else:
             X, y = _filter_step(*system, X, u)
         env.set(op.X, X)
-        for base, idx, positions in out_runs:
-            arr = env.read_flat(base)
-            part = (
-                y[positions[0] : positions[0] + positions.size]
-                if _contiguous(positions)
-                else y[positions]
-            )
-            part = part.astype(arr.dtype)
-            if _contiguous(idx):
-                arr = jax.lax.dynamic_update_slice(arr, part, (int(idx[0]),))
-            else:
-                arr = arr.at[idx].set(part)
-            env.set_flat(base, arr)
+        outputs.write(env, y, inc=op.mode == "inc")
 
     return apply
 
