@@ -74,7 +74,7 @@ def basal_ganglia(neuron_type, dimensions=32, neurons_per_ensemble=64, seed=0):
     return net, inp, p
 
 
-def random_network(neuron_type, n_ensembles=32, neurons=512, dimensions=16, fan_out=4, seed=0):
+def random_network(neuron_type, n_ensembles=32, neurons=512, dimensions=4, fan_out=4, seed=0):
     """Many ensembles with random decoded connections between them."""
     rng = np.random.RandomState(seed)
     with nengo.Network(seed=seed) as net:

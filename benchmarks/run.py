@@ -205,6 +205,24 @@ def bench_fit(nengojax, net, inp, probe, batch, quick):
     return {"samples_per_s": n_items / t, "first_epoch_s": first, "n_steps": n_steps}
 
 
+def run_peer(venv, name, quick, n_steps, batch, reps):
+    """NengoDL's figures for one network, from its own venv (see peer_nengodl.py)."""
+    python = os.path.join(venv, "bin", "python")
+    spec = {
+        "quick": quick,
+        "n_steps": n_steps,
+        "batch": batch,
+        "reps": reps,
+        "kwargs": SIZES[name][1 if quick else 0],
+    }
+    cmd = [python, os.path.join(HERE, "peer_nengodl.py"), name, json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((li for li in proc.stdout.splitlines() if li.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(line[len("RESULT ") :])
+
+
 def geomean(values):
     import numpy as np
 
@@ -231,6 +249,12 @@ def summarize(results):
                 "roofline_frac": j1["steps_per_s"] / r["roofline"]["bound_steps_per_s"],
             }
         )
+        peer = r.get("nengodl", {})
+        if "mb1" in peer:
+            rows[-1]["vs_nengodl_mb1"] = j1["steps_per_s"] / peer["mb1"]["item_steps_per_s"]
+            rows[-1]["vs_nengodl_mb32"] = (
+                j32["item_steps_per_s"] / peer["mb32"]["item_steps_per_s"]
+            )
     ok = [row for row in rows if "error" not in row]
     return {
         "rows": rows,
@@ -274,6 +298,13 @@ def markdown(info, results, summary):
             f"{'' if fit is None else f'{fit:.0f}'} | {r['peak_rss_mb']:.0f} | "
             f"{100 * row['roofline_frac']:.0f} |"
         )
+    peers = [row for row in summary["rows"] if "vs_nengodl_mb1" in row]
+    if peers:
+        lines += ["", "| network | vs NengoDL 3.6, mb1 | vs NengoDL 3.6, mb32 |", "|---|---|---|"]
+        lines += [
+            f"| {row['network']} | {row['vs_nengodl_mb1']:.1f}x | {row['vs_nengodl_mb32']:.1f}x |"
+            for row in peers
+        ]
     lines += [
         "",
         f"Geometric mean speedup over nengo: minibatch 1 {summary['geomean_mb1_ratio']:.1f}x "
@@ -291,6 +322,9 @@ def main():
     parser.add_argument("--only", default=None, help="comma-separated networks")
     parser.add_argument("--neuron-type", default="LIF")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--peer-venv", default=None, help="NengoDL 3.6 venv: add its figures (optional)"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--machine", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -337,6 +371,8 @@ def main():
             res = {"network": name, "error": proc.stderr.strip().splitlines()[-1:]}
         else:
             res = json.loads(line[len("RESULT ") :])
+        if args.peer_venv and "error" not in res:
+            res["nengodl"] = run_peer(args.peer_venv, name, quick, n_steps, batch, reps)
         results.append(res)
         print(f"{name}: done", flush=True)
     summary = summarize(results)
