@@ -5,7 +5,7 @@ A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
 ``run``) for JAX users.
 """
 
-from . import callbacks, losses, neurons, training
+from . import callbacks, distributed, losses, neurons, sharding, training
 from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
 from .config import configure_settings
 from .jax_node import JaxNode, Layer, SimJaxNode
@@ -17,9 +17,11 @@ __version__ = "0.1.0"
 __all__ = [
     "callbacks",
     "configure_settings",
+    "distributed",
     "losses",
     "neurons",
     "register_rate_counterpart",
+    "sharding",
     "training",
     "CompiledNetwork",
     "JaxNode",

@@ -10,6 +10,7 @@ import numpy as np
 from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, ValidationError
 from nengo.utils.progress import Progress, ProgressTracker
 
+from . import distributed
 from .compiler.network import CompiledNetwork
 from .sharding import check_divisible, make_mesh, replicate, resolve_devices, shard_batch
 from .simulator_training import TrainingMixin
@@ -404,7 +405,7 @@ class Simulator(TrainingMixin):
             }
         try:
             state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host)
-            probes = jax.device_get(probes)
+            probes = distributed.to_host(probes)  # gathers across processes too
         except Exception as e:
             err = model.pop_callback_error()
             if err is not None:

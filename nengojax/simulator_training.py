@@ -22,6 +22,7 @@ spiking neurons as their rate counterparts (or spike-aware, see
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -33,13 +34,16 @@ import jax
 import jax.numpy as jnp
 import nengo
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 from nengo.builder.ensemble import BuiltEnsemble
 from nengo.exceptions import SimulationError, SimulatorClosed, ValidationError
 from nengo.solvers import NoSolver
 
+from . import distributed as _dist
 from . import losses as _losses
 from . import training
 from .config import get_setting
+from .sharding import BATCH_AXIS, batch_sharding, replicate, replicated, shard_batch
 
 __all__ = ["History", "TrainingMixin"]
 
@@ -109,6 +113,73 @@ class TrainingMixin:
     def _initial_state(self):
         """The state every minibatch starts from when ``stateful=False``."""
         return self.compiled.init_state(self._mb(), seed=self.seed)
+
+    # --- placement on the device mesh (``Simulator(devices=...)``) ---------------------
+
+    def _mesh(self):
+        return getattr(self, "mesh", None)
+
+    def _place_state(self, state):
+        """A batched state split over the mesh (unchanged without one)."""
+        mesh = self._mesh()
+        if mesh is None:
+            return state
+        if _dist.spans_processes(mesh):  # each process sends its own part, no check
+            return _dist.put_global(_dist.to_host(state), batch_sharding(mesh))
+        return shard_batch(state, mesh)
+
+    def _place_replicated(self, tree):
+        """Params / optimizer state on every device of the mesh."""
+        mesh = self._mesh()
+        if mesh is None:
+            return tree
+        if _dist.spans_processes(mesh):
+            return _dist.put_global(_dist.to_host(tree), replicated(mesh))
+        return replicate(tree, mesh)
+
+    def _check_same_program(self):
+        """With a mesh over several processes, every process must have built the
+        same program (same signal layout, operators, params); otherwise the
+        collectives would combine unrelated values. Checked once per simulator."""
+        if not _dist.spans_processes(self._mesh()) or self.__dict__.get("_same_program"):
+            return
+        c = self.compiled
+        desc = repr(
+            (
+                [
+                    (b.key, b.kind, np.shape(b.init), str(np.asarray(b.init).dtype))
+                    for b in c.layout.bases
+                ],
+                sorted((k, repr(v[0]), np.shape(v[1])) for k, v in c._params.items()),
+                [type(op).__name__ for op in c.step_order],
+                sorted(c.probes),
+                sorted(c.input_nodes),
+                self.minibatch_size,
+                self.seed,
+            )
+        )
+        digest = np.frombuffer(hashlib.sha256(desc.encode()).digest(), np.uint8)
+        from jax.experimental import multihost_utils
+
+        every = np.asarray(multihost_utils.process_allgather(digest)).reshape(-1, digest.size)
+        differ = [i for i, d in enumerate(every) if not np.array_equal(d, every[0])]
+        if differ:
+            raise SimulationError(
+                f"processes {[0, *differ]} built different programs (signal layout, "
+                "operators, params, minibatch_size or seed differ), so they cannot train "
+                "or run together. Build the same network with the same arguments on "
+                "every process."
+            )
+        self._same_program = True
+
+    def _place_data(self, tree, axis=0):
+        """Host data of the same value on every process -> arrays with ``axis``
+        split over the mesh, each process transferring only its own part."""
+        mesh = self._mesh()
+        if mesh is None:
+            return tree
+        spec = PartitionSpec(*([None] * axis + [BATCH_AXIS]))
+        return _dist.put_global(tree, NamedSharding(mesh, spec))
 
     def _training_mode(self) -> str:
         return "spike_aware" if get_setting(self._toplevel, "spike_aware", False) else "rate"
@@ -383,7 +454,12 @@ class TrainingMixin:
                 carry, outs = jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
                 return carry, outs
 
-            fns[key] = training._jit(run_chunk)
+            kwargs = {}
+            mesh = self._mesh()
+            if mesh is not None:  # params replicated, state and data split on the batch
+                rep, bat = replicated(mesh), batch_sharding(mesh)
+                kwargs["out_shardings"] = ((rep, rep, bat), rep)
+            fns[key] = training._jit(run_chunk, **kwargs)
         return fns[key]
 
     def fit(
@@ -442,6 +518,7 @@ class TrainingMixin:
         """
         self._check_open()
         spec = self._require_compiled(need_optimizer=True)
+        self._check_same_program()
         xs_all = self._prepare_x(x)
         loss_keys = spec["loss"] if isinstance(spec["loss"], Mapping) else None
         ys_all = self._prepare_y(y, loss_keys)
@@ -483,13 +560,18 @@ class TrainingMixin:
         mode, remat = self._training_mode(), self._remat()
         trainable, frozen = training.split_params(self.params, spec["trainable"])
         if spec["opt_state"] is None:
-            spec["opt_state"] = spec["optimizer"].init(trainable)
+            spec["opt_state"] = self._place_replicated(spec["optimizer"].init(trainable))
         opt_state = spec["opt_state"]
-        state0 = self._initial_state() if not stateful else self._batched_state()
+        state0 = self._place_state(
+            self._initial_state() if not stateful else self._batched_state()
+        )
         state = state0
         run_chunk = self._epoch_fn(spec, mode, remat, bool(stateful))
         n_batches = n_items // mb
         chunk = _chunk_size(n_batches) if verbose == 1 else n_batches
+        # several processes run the same steps; process 0 alone prints
+        show = verbose if _dist.is_main_process() else 0
+        multi = _dist.spans_processes(self._mesh())
 
         history = History()
         history.params = {"epochs": epochs, "steps": n_batches, "n_steps": n_steps, "mode": mode}
@@ -510,8 +592,8 @@ class TrainingMixin:
             ey = {k: v[order].reshape((n_batches, mb) + v.shape[1:]) for k, v in ys_all.items()}
             values, term_values, metric_values = [], [], []
             for start in range(0, n_batches, chunk):
-                cx = {k: v[start : start + chunk] for k, v in ex.items()}
-                cy = {k: v[start : start + chunk] for k, v in ey.items()}
+                cx = self._place_data({k: v[start : start + chunk] for k, v in ex.items()}, 1)
+                cy = self._place_data({k: v[start : start + chunk] for k, v in ey.items()}, 1)
                 try:
                     (trainable, opt_state, state), (v, tv, mv) = run_chunk(
                         trainable, frozen, opt_state, state, cx, cy
@@ -521,11 +603,15 @@ class TrainingMixin:
                 values.append(v)
                 term_values.append(tv)
                 metric_values.append(mv)
-                if verbose == 1:
+                if show == 1:
                     done = start + chunk
-                    running = float(np.mean(np.concatenate(jax.device_get(values))))
+                    running = float(np.mean(np.concatenate(_dist.to_host(values))))
                     _progress(epoch, epochs, done, n_batches, running, time.perf_counter() - t0)
             # the epoch is done: commit it
+            if multi:  # replicas on other hosts may differ in rounding: take process 0's
+                trainable, opt_state = _dist.put_global(
+                    _dist.broadcast_from_main((trainable, opt_state)), replicated(self._mesh())
+                )
             spec["opt_state"] = opt_state
             self.params = self._placed({**frozen, **trainable})
             if stateful:
@@ -534,8 +620,10 @@ class TrainingMixin:
             if val is not None:
                 vlogs = self._evaluate_prepared(val[0], val[1], spec, stateful=False)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
+            if multi:  # the same logs (so the same callback decisions) everywhere
+                logs = {k: float(v) for k, v in _dist.broadcast_from_main(logs).items()}
             history._append(epoch, logs)
-            if verbose:
+            if show:
                 line = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
                 end = "\n"
                 print(
@@ -546,6 +634,10 @@ class TrainingMixin:
                 )
             for cb in callbacks:
                 _call(cb, "on_epoch_end", epoch, dict(logs))
+            if multi:
+                self.stop_training = bool(
+                    _dist.broadcast_from_main(np.asarray(self.stop_training))
+                )
             if self.stop_training:
                 break
         for cb in callbacks:
@@ -574,20 +666,21 @@ class TrainingMixin:
         if self.minibatch_size is None:
             state = jax.tree_util.tree_map(lambda v: v[0], state)
         self.state = state
-        step = np.ravel(np.asarray(self.compiled._state_step(state)))[0]
+        step = np.ravel(_dist.to_host(self.compiled._state_step(state)))[0]
         self._n_steps = int(step)
 
     # --- evaluate / predict ------------------------------------------------------------------
 
     def _predict_prepared(self, x, n_items, n_steps, stateful):
         """Probe outputs ``{key: (n_items, n_steps, ...)}`` of the real model."""
+        self._check_same_program()
         fns = self.__dict__.setdefault("_predict_fns", {})
         if "simulate" not in fns:
             fns["simulate"] = training.make_predict_fn(self.compiled, "simulate")
         predict_step = fns["simulate"]
         mb = self._mb()
-        state = self._batched_state() if stateful else self._initial_state()
-        init = self._initial_state()
+        init = self._place_state(self._initial_state())
+        state = self._place_state(self._batched_state()) if stateful else init
         outs = []
         for start in range(0, n_items, mb):
             xb = {}
@@ -597,6 +690,7 @@ class TrainingMixin:
                     pad = np.zeros((mb - part.shape[0],) + part.shape[1:], part.dtype)
                     part = np.concatenate([part, pad])
                 xb[k] = part
+            xb = self._place_data(xb)
             try:
                 new_state, probes = predict_step(self.params, state, xb, n_steps)
             except Exception as e:
@@ -605,7 +699,7 @@ class TrainingMixin:
             state = new_state if stateful else init
         if stateful:
             self._set_state(state)
-        outs = jax.device_get(outs)
+        outs = _dist.to_host(outs)
         return {k: np.concatenate([o[k] for o in outs])[:n_items] for k in self.compiled.probes}
 
     def predict(self, x=None, n_steps=None, stateful=False, n_items=None):
@@ -698,17 +792,21 @@ class TrainingMixin:
         self._check_sizes(xp, yp)
         self._check_targets(training.loss_terms(self.compiled, spec["loss"], yp.keys()), yp)
         logs = self._evaluate_prepared(xp, yp, spec, stateful)
-        if verbose:
+        if verbose and _dist.is_main_process():
             print(" - ".join(f"{k}: {v:.6g}" for k, v in logs.items()))
         return logs
 
     # --- parameters ------------------------------------------------------------------------
 
     def _fingerprint(self) -> dict:
-        return {k: [list(np.shape(v)), str(np.asarray(v).dtype)] for k, v in self.params.items()}
+        return {k: [list(np.shape(v)), str(np.dtype(v.dtype))] for k, v in self.params.items()}
 
     def save_params(self, path, include_state=False) -> str:
         """Save all parameters (and optionally the state) to an ``.npz`` file.
+
+        In a multi-process job (`nengojax.distributed`) every process calls
+        this and process 0 alone writes the file (the others wait until it is
+        written); the file loads in any process, sharded or not.
 
         Parameters
         ----------
@@ -726,17 +824,19 @@ class TrainingMixin:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
-        arrays = {f"param:{k}": np.asarray(v) for k, v in jax.device_get(self.params).items()}
+        arrays = {f"param:{k}": np.asarray(v) for k, v in _dist.to_host(self.params).items()}
         meta = {"format": _FORMAT, "params": self._fingerprint(), "state": bool(include_state)}
         if include_state:
-            leaves, _ = jax.tree_util.tree_flatten(jax.device_get(self.state))
+            leaves, _ = jax.tree_util.tree_flatten(_dist.to_host(self.state))
             for i, leaf in enumerate(leaves):
                 arrays[f"state:{i}"] = np.asarray(leaf)
             meta["n_state"] = len(leaves)
             meta["n_steps"] = int(self._n_steps)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
+        if _dist.is_main_process():
+            tmp = path + ".tmp.npz"
+            np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, path)
+        _dist.barrier("nengojax.save_params")
         return path
 
     def load_params(self, path, include_state=False) -> None:
@@ -807,7 +907,7 @@ class TrainingMixin:
             state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(s) for s in saved])
         self.params = self._placed(params)
         if state is not None:
-            self.state = state
+            self.state = self._place_state(state) if self.minibatch_size else state
             self._n_steps = int(meta["n_steps"])
 
     # --- back to nengo ---------------------------------------------------------------------
@@ -816,7 +916,7 @@ class TrainingMixin:
         key = self.compiled.key(obj, attr)
         if key not in self.params:
             return None
-        return np.asarray(jax.device_get(self.params[key]), dtype=np.float64)
+        return np.asarray(_dist.to_host(self.params[key]), dtype=np.float64)
 
     def _trained_ensemble(self, ens):
         """(encoders, gain, bias, scaled_encoders) of ``ens`` with current params."""
@@ -845,7 +945,7 @@ class TrainingMixin:
                 bias_k = self.compiled.key(key.neurons, "bias")
                 same = all(
                     k not in self.params
-                    or np.array_equal(np.asarray(self.params[k]), np.asarray(ref, dtype))
+                    or np.array_equal(_dist.to_host(self.params[k]), np.asarray(ref, dtype))
                     for k, ref in ((enc_k, built.scaled_encoders), (bias_k, built.bias))
                 )
                 if same:
@@ -857,7 +957,7 @@ class TrainingMixin:
                 if w_k not in self.params or built.weights is None or self.closed:
                     return built
                 ref = np.asarray(built.weights, self.compiled.float_dtype)
-                value = np.asarray(self.params[w_k])
+                value = _dist.to_host(self.params[w_k])
                 if value.shape == ref.shape and np.array_equal(value, ref):
                     return built
                 return built._replace(weights=value.astype(np.float64))
@@ -1120,7 +1220,7 @@ def _chunk_size(n_batches: int, target: int = 10) -> int:
 
 
 def _epoch_logs(values, term_values, metric_values) -> dict:
-    values, term_values, metric_values = jax.device_get((values, term_values, metric_values))
+    values, term_values, metric_values = _dist.to_host((values, term_values, metric_values))
     logs = {"loss": float(np.mean(np.concatenate(values)))}
     keys = term_values[0].keys() if term_values else []
     if len(keys) > 1:

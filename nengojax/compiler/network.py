@@ -12,7 +12,7 @@ import nengo
 import numpy as np
 from nengo.builder import Model
 from nengo.builder.operator import Reset
-from nengo.builder.optimizer import SigMerger
+from nengo.builder.optimizer import OpMergePass, SigMerger
 from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import BuildError, ValidationError
@@ -150,7 +150,7 @@ class CompiledNetwork:
 
         dg = operator_dependency_graph(model.operators)
         if optimize:
-            with _keep_constants_apart():
+            with _nengo_optimizer_fixes():
                 nengo_optimize(model, dg)
         self.step_order = stable_toposort(dg, model.operators)
         if optimize if merge is None else merge:
@@ -701,23 +701,55 @@ class CompiledNetwork:
 MODES = ("simulate", "rate", "spike_aware")
 
 
+class _OrderedSet(dict):
+    """The set operations nengo's merge pass uses, iterating in insertion order."""
+
+    def __init__(self, items=()):
+        super().__init__((x, None) for x in items)
+
+    def add(self, x):
+        self[x] = None
+
+    def remove(self, x):
+        del self[x]
+
+    def discard(self, x):
+        self.pop(x, None)
+
+    def difference_update(self, items):
+        for x in items:
+            self.pop(x, None)
+
+
 @contextlib.contextmanager
-def _keep_constants_apart():
-    """Stop nengo's optimizer from merging read-only signals (biases, encoders,
-    weights) with written ones: a merged base would be state, and the
-    constants in it would be lost as params."""
-    original = SigMerger.check_signals
+def _nengo_optimizer_fixes():
+    """Run nengo's operator merger with two fixes.
+
+    - Read-only signals (biases, encoders, weights) are not merged with written
+      ones: a merged base would be state, and the constants in it lost as params.
+    - The operators that may merge are kept in build order, not in a set ordered
+      by object identity, so every build of a network gets the same layout (the
+      same state and param layout in every process of a multi-host run).
+    """
+    original_check = SigMerger.check_signals
+    original_init = OpMergePass.__init__
 
     def check_signals(signals, axis=0):
         if len({bool(s.readonly) for s in signals}) > 1:
             raise ValueError("Cannot merge read-only and writable signals.")
-        return original(signals, axis=axis)
+        return original_check(signals, axis=axis)
+
+    def init(self, dg):
+        original_init(self, dg)
+        self.might_merge = _OrderedSet(dg)
 
     SigMerger.check_signals = staticmethod(check_signals)
+    OpMergePass.__init__ = init
     try:
         yield
     finally:
-        SigMerger.check_signals = staticmethod(original)
+        SigMerger.check_signals = staticmethod(original_check)
+        OpMergePass.__init__ = original_init
 
 
 class _ErrorSlot:
