@@ -312,6 +312,12 @@ def markdown(info, results, summary):
         f"{summary['geomean_mb32_ratio']:.1f}x.",
         f"Build + compile within 2 x nengo build + 1 s on every network: "
         f"{summary['all_within_build_budget']}.",
+        "",
+        "Roofline: the time per step bounded by streaming every param and state byte "
+        "from memory at the measured bandwidth, or by the products' flops at the "
+        "measured matmul rate, whichever is longer. Over 100 % means the working set "
+        "stays in cache between steps (the bound assumes it does not); build times "
+        "include nengo's own builder, which nengojax runs.",
     ]
     return "\n".join(lines) + "\n"
 
