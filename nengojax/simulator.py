@@ -332,30 +332,13 @@ class Simulator(TrainingMixin):
     # --- internals --------------------------------------------------------------------
 
     def _check_data(self, data, steps):
-        if data is None:
-            return {}
-        if not isinstance(data, Mapping):
-            raise ValidationError(
-                f"data must be a dict mapping input Nodes to arrays (got {type(data).__name__})",
-                attr="data",
-                obj=self,
-            )
+        """``data`` of `run_steps`: ``{node key: array (minibatch or 1, steps, d)}``."""
         k = self.minibatch_size or 1
         inputs = {}
-        for node, value in data.items():
-            try:
-                key = self.compiled.key(node)
-            except ValidationError:
-                key = None
-            if key is None or key not in self.compiled.input_nodes:
-                raise ValidationError(
-                    f"data: {node} is not an input Node of this network (a Node with "
-                    "no input, part of the simulated network)",
-                    attr="data",
-                    obj=self,
-                )
+        for node, value in self._as_data(data, "data", None).items():
+            key = self._node_key(node, "data")
             obj = self.compiled.input_nodes[key]
-            value = np.asarray(value, dtype=np.float64)
+            value = self._finite_input(obj, np.asarray(value, dtype=np.float64), "data")
             want = (k, steps, obj.size_out)
             if value.shape != want:
                 raise ValidationError(
@@ -363,10 +346,6 @@ class Simulator(TrainingMixin):
                     f"size_out), got {value.shape}",
                     attr="data",
                     obj=self,
-                )
-            if not np.all(np.isfinite(value)):
-                raise ValidationError(
-                    f"data for {obj} contains NaN or infinite values", attr="data", obj=self
                 )
             inputs[key] = value if self.minibatch_size else value[0]
         return inputs

@@ -213,11 +213,19 @@ class TrainingMixin:
             return {single_key: data}
         raise ValidationError(
             f"{what} must be a dict mapping "
-            + ("input Nodes" if what == "x" else "Probes")
+            + ("Probes" if what == "y" else "input Nodes")
             + f" to arrays (got {type(data).__name__})",
             attr=what,
             obj=self,
         )
+
+    def _finite_input(self, obj, value, what):
+        """``value`` for input Node ``obj``, which must hold no NaN or inf."""
+        if not np.all(np.isfinite(value)):
+            raise ValidationError(
+                f"{what} for {obj} contains NaN or infinite values", attr=what, obj=self
+            )
+        return value
 
     def _prepare_x(self, x, n_steps=None):
         """Validated inputs ``{key: float array (n_items, n_steps, size_out)}``."""
@@ -236,11 +244,7 @@ class TrainingMixin:
                     attr="x",
                     obj=self,
                 )
-            if not np.all(np.isfinite(value)):
-                raise ValidationError(
-                    f"x for {obj} contains NaN or infinite values", attr="x", obj=self
-                )
-            out[key] = value.astype(self.compiled.float_dtype)
+            out[key] = self._finite_input(obj, value, "x").astype(self.compiled.float_dtype)
         return out
 
     def _prepare_y(self, y, loss_keys=None):
