@@ -16,6 +16,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+NOTE = (
+    "\nBuild s is the Simulator constructor: nengo's own builder (decoder solves; most of "
+    "the time), nengo's operator merger and nengojax's layout. Compile s is the first run "
+    "minus a later run of the same length. Peak GB is the process's peak resident memory.\n"
+)
+
+
 def peak_rss_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
@@ -87,7 +94,7 @@ def main():
                 f"| {part} | {r['size']} | {r['build_s']:.1f} | {r['compile_s']:.1f} | "
                 f"{r['steps_per_s']:.0f} | {r['peak_rss_GB']:.2f} |"
             )
-        text = "\n".join(md) + "\n"
+        text = "\n".join(md) + "\n" + NOTE
         with open(os.path.join(args.out, "big.md"), "w") as f:
             f.write(text)
         print(text)
