@@ -493,7 +493,6 @@ class CompiledNetwork:
         rng = jax.random.fold_in(state["rng"], step_value)
         env = StepEnv(self.layout, values, host_row, input_row, rng, self.dt)
         env.stream = state["stream"]
-        env.sink = lambda value: None
         for key, value in input_row.items():
             if key not in self._op_nodes:
                 env.set(self._node_out[key], value)

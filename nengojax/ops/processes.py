@@ -18,12 +18,10 @@ from .basic import HIGHEST
 def _filter_step(A, B, C, D, X, u):
     """One step of a discrete LTI system, ordered exactly as nengo's step classes.
 
-    ``A, B, C, D`` are NumPy (per-element vectors for merged first-order
-    filters: then ``A`` and ``B*C`` have the shape of ``u``). Returns ``(X, y)``.
+    ``A, B, C, D`` are NumPy arrays. Returns ``(X, y)``.
     """
     if len(A) == 1 and (D == 0).all():  # OneX: x = a x + (b c) u; y = x
-        a = A.reshape(-1)[0] if A.size == 1 else A
-        bc = (C.reshape(-1)[0] * B.reshape(-1)[0]) if B.size == 1 else B
+        a, bc = A.reshape(-1)[0], C.reshape(-1)[0] * B.reshape(-1)[0]  # dtype scalars
         X = a * X + bc * u
         return X, X[0]
     Bcol = B.reshape(B.shape[:1] + (1,) * (X.ndim - 1))
