@@ -3,13 +3,20 @@
 A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
 (`compile` -> `CompiledNetwork` with ``init_params``, ``init_state``, ``step`` and
 ``run``) for JAX users.
+
+The package reads top-down as the path a network takes (each layer imports
+only the ones below it): `compiler` (nengo's built model -> a static
+`compiler.Program`), `ops` (lowerings: the program -> one pure step function),
+`runtime` (the only scan over time: `CompiledNetwork`), `training` (optax over
+the runtime) and `simulator` (nengo's API, with its training part).
 """
 
 from . import callbacks, distributed, losses, neurons, sharding, training
-from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
 from .config import configure_settings
 from .jax_node import JaxNode, Layer, SimJaxNode
-from .ops.neurons import register_neuron_step, register_rate_counterpart
+from .ops.context import LoweringContext
+from .ops.registry import register_lowering, register_neuron_step, register_rate_counterpart
+from .runtime import CompiledNetwork, compile  # noqa: A004
 from .simulator import Simulator
 
 __version__ = "0.1.0"
@@ -26,6 +33,7 @@ __all__ = [
     "CompiledNetwork",
     "JaxNode",
     "Layer",
+    "LoweringContext",
     "SimJaxNode",
     "Simulator",
     "compile",

@@ -182,7 +182,7 @@ def _instance_value(config, obj):
         return None
 
 
-def _parents(network) -> dict:
+def parents(network) -> dict:
     """Map each object (and subnetwork) of ``network`` to its chain of networks."""
     chains = {}
 
@@ -210,7 +210,7 @@ def resolve_trainable(network, obj, chains: dict | None = None):
     obj : nengo.Ensemble, nengo.Connection, nengo.Node or nengo.ensemble.Neurons
         The object.
     chains : dict, optional
-        Precomputed ``_parents(network)``.
+        Precomputed ``parents(network)``.
 
     Returns
     -------
@@ -220,7 +220,7 @@ def resolve_trainable(network, obj, chains: dict | None = None):
     source : str or None
         ``"instance"``, ``"network"`` or ``"type"`` (what set ``value``).
     """
-    chains = _parents(network) if chains is None else chains
+    chains = parents(network) if chains is None else chains
     chain = chains.get(obj, [network])
     value, source = None, None
     for i, net in enumerate(chain):
@@ -255,8 +255,8 @@ def trainable_keys(compiled, network=None) -> list[str]:
         Sorted trainable keys; the other params are frozen.
     """
     network = compiled.network if network is None else network
-    params = compiled._params
-    chains = _parents(network) if network is not None else {}
+    params = compiled.program.params
+    chains = parents(network) if network is not None else {}
     out = set()
 
     def setting(obj):
@@ -264,7 +264,7 @@ def trainable_keys(compiled, network=None) -> list[str]:
             return None, None
         return resolve_trainable(network, obj, chains)
 
-    for obj in list(compiled.keys._objs.values()):
+    for obj in compiled.keys.objects():
         if isinstance(obj, nengo.Ensemble):
             value, source = setting(obj)
             ens_on = value is not False

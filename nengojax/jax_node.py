@@ -41,8 +41,7 @@ from nengo.neurons import NeuronType
 from nengo.rc import rc
 from nengo.transforms import Transform
 
-from .compiler.network import default_float_dtype
-from .compiler.registry import register_lowering
+from .dtypes import default_float_dtype
 
 __all__ = ["JaxNode", "Layer", "SimJaxNode"]
 
@@ -95,7 +94,7 @@ class _NumpyOutput:
     def __call__(self, t, *x):
         node = self.node
         xv = np.asarray(x[0]) if x else None
-        y = node._flat_call(node._leaves, np.asarray(t), xv)
+        y = node.flat_call(node._leaves, np.asarray(t), xv)
         return np.asarray(y, dtype=rc.float_dtype)
 
     def __repr__(self):
@@ -220,6 +219,14 @@ class JaxNode(nengo.Node):
         self._leaves, self._paths, self._treedef = leaves, paths, treedef
         self.param_tree = jax.tree_util.tree_unflatten(treedef, leaves)
 
+    def set_params(self, params) -> None:
+        """Replace ``params`` (a pytree of float arrays, as given to the constructor)."""
+        self._set_params(params)
+
+    def params_from_leaves(self, leaves) -> object:
+        """The params pytree with leaves ``leaves`` (in `param_attrs` order)."""
+        return jax.tree_util.tree_unflatten(self._treedef, list(leaves))
+
     @property
     def param_attrs(self) -> list[str]:
         """The ``model.sig[node]`` attribute of each params leaf (flatten order)."""
@@ -238,7 +245,7 @@ class JaxNode(nengo.Node):
             args.append(jnp.reshape(x, self.shape_in))
         return self.fn(*args)
 
-    def _flat_call(self, leaves, t, x):
+    def flat_call(self, leaves, t, x):
         """``fn``'s output, checked and flattened to ``(size_out,)``."""
         y = self._call(leaves, t, x)
         shape = tuple(jnp.shape(y))
@@ -360,7 +367,7 @@ class SimJaxNode(Operator):
         t = signals[self.t] if self.t_passed else None
         x = signals[self.x] if self.x_passed else None
         params = [signals[p] for p in self.params]
-        fn = jax.jit(node._flat_call)
+        fn = jax.jit(node.flat_call)
 
         def step_simjaxnode():
             y = fn(params, t, x)
@@ -392,26 +399,6 @@ def build_jax_node(model, node: JaxNode):
     model.sig[node]["in"] = sig_in
     model.sig[node]["out"] = sig_out
     model.params[node] = None
-
-
-@register_lowering(SimJaxNode)
-def lower_sim_jax_node(op, ctx):
-    if op.output is None:
-        return None
-    node = op.node
-    # data given at run time for a time-only JaxNode (an input Node) wins
-    node_key = ctx.node_key_of(op)
-
-    def apply(env):
-        if node_key is not None and node_key in env.inputs:
-            env.set(op.output, env.inputs[node_key])
-            return
-        leaves = [env.read(p) for p in op.params]
-        t = env.read(op.t) if op.t_passed else None
-        x = env.read(op.x) if op.x_passed else None
-        env.set(op.output, node._flat_call(leaves, t, x))
-
-    return apply
 
 
 # --- Layer ---------------------------------------------------------------------------

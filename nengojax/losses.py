@@ -4,6 +4,15 @@
 here is a pure JAX function returning a scalar, so it can be used inside
 ``jax.jit``/``jax.grad`` and with `nengojax.training.make_loss_fn` or
 `nengojax.Simulator.compile`. Any function with that signature works as a loss.
+
+A loss may declare what it needs from the data with two attributes, read by
+`nengojax.training` and ``Simulator.fit``/``evaluate``:
+
+``needs_target`` (default True)
+    False for a loss of the outputs alone (`Regularize`): no ``y`` is needed.
+``ignores_nan`` (default False)
+    True for a loss that skips NaN targets (`nan_mse`): NaN targets are then
+    allowed; for other losses they are refused as bad data.
 """
 
 from __future__ import annotations
@@ -57,6 +66,9 @@ def nan_mse(y_true, y_pred):
     return jnp.sum(jnp.square(diff)) / jnp.maximum(count, 1).astype(diff.dtype)
 
 
+nan_mse.ignores_nan = True
+
+
 class Regularize:
     """A norm penalty on the probed values (``y_true`` is ignored).
 
@@ -76,6 +88,8 @@ class Regularize:
     weight : float
         Scale of the penalty.
     """
+
+    needs_target = False
 
     def __init__(self, order=2, axis=None, weight=1.0):
         order = float(order)

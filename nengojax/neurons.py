@@ -14,19 +14,12 @@ nonzero everywhere. As ``sigma -> 0`` it tends to `nengo.LIFRate`. It is what
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 from nengo.dists import Uniform
 from nengo.neurons import LIFRate, RectifiedLinear
 from nengo.params import NumberParam
 
-from .ops.neurons import (
-    _integrate_and_fire_signed,
-    register_neuron_step,
-    register_rate_counterpart,
-)
-
-__all__ = ["LeakyReLU", "SoftLIFRate", "SpikingLeakyReLU"]
+__all__ = ["LeakyReLU", "SoftLIFRate", "SpikingLeakyReLU", "soft_lif_rate"]
 
 #: Below this value of ``(J - 1) / sigma``, ``log(softplus(x)) == x`` to float64
 #: precision (``softplus(x) = exp(x) (1 - exp(x) / 2 + ...)``).
@@ -76,12 +69,12 @@ class SoftLIFRate(LIFRate):
 
     def step(self, dt, J, output):
         """Set ``output`` to the smoothed LIF rate of the currents ``J``."""
-        output[...] = _soft_lif_rate(
+        output[...] = soft_lif_rate(
             np, self.sigma, self.tau_rc, self.tau_ref, self.amplitude, np.asarray(J)
         )
 
 
-def _soft_lif_rate(xp, sigma, tau_rc, tau_ref, amplitude, J):
+def soft_lif_rate(xp, sigma, tau_rc, tau_ref, amplitude, J):
     """The SoftLIFRate curve with NumPy or jax.numpy (``xp``).
 
     ``log(1 + 1/p) = log1p(p) - log(p)`` with ``log(p) = log(sigma) +
@@ -164,35 +157,3 @@ class SpikingLeakyReLU(LeakyReLU):
         n_spikes = np.trunc(voltage)
         output[...] = (self.amplitude / dt) * n_spikes
         voltage -= n_spikes
-
-
-# --- JAX steps -------------------------------------------------------------------
-
-
-@register_neuron_step(SoftLIFRate)
-def soft_lif_rate_step(nt, dt, J, state, rng):
-    """JAX step of `SoftLIFRate`."""
-    out = _soft_lif_rate(jnp, nt.sigma, nt.tau_rc, nt.tau_ref, nt.amplitude, J)
-    return out.astype(J.dtype), state
-
-
-def _leaky(nt, J):
-    return jnp.where(J > 0, J, nt.negative_slope * J)
-
-
-@register_neuron_step(LeakyReLU)
-def leaky_relu_step(nt, dt, J, state, rng):
-    """JAX step of `LeakyReLU`."""
-    return (nt.amplitude * _leaky(nt, J)).astype(J.dtype), state
-
-
-@register_neuron_step(SpikingLeakyReLU)
-def spiking_leaky_relu_step(nt, dt, J, state, rng):
-    """JAX step of `SpikingLeakyReLU`."""
-    out, v = _integrate_and_fire_signed(nt.amplitude, dt, _leaky(nt, J), state["voltage"])
-    return out, {"voltage": v}
-
-
-@register_rate_counterpart(SpikingLeakyReLU)
-def _spiking_leaky_relu_rate(nt, lif_smoothing=None):
-    return LeakyReLU(negative_slope=nt.negative_slope, amplitude=nt.amplitude)

@@ -43,7 +43,6 @@ import numpy as np
 import optax
 from nengo.exceptions import ValidationError
 
-from . import losses as _losses
 from .config import trainable_keys
 
 __all__ = [
@@ -65,7 +64,7 @@ __all__ = [
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
-def _jit(fn, **kwargs):
+def jit_training(fn, **kwargs):
     """``jax.jit(fn)``, with `CPU_COMPILER_OPTIONS` when JAX runs on CPU (used
     by `make_train_step` and for the training scan of `Simulator.fit`)."""
     if jax.default_backend() == "cpu":
@@ -115,25 +114,12 @@ def _n_steps(x: Mapping, y: Mapping | None = None) -> int:
     )
 
 
-def _host_values(compiled, state, n_steps: int, x: Mapping) -> dict:
-    """Host-source values for a run from ``state``; sources replaced by ``x``
-    get zeros (they are never read), so no host callback is needed for them."""
-    if not compiled.host_sources:
-        return {}
-    batch = state["stream"].shape[0] if np.ndim(state["stream"]) else None
-    structs = compiled._host_struct(n_steps, batch)
-    out = {k: jnp.zeros(s.shape, s.dtype) for k, s in structs.items() if k in x}
-    if len(out) < len(structs):
-        full = compiled._host_for(state, n_steps)
-        out.update({k: full[k] for k in structs if k not in out})
-    return out
-
-
 def run_model(compiled, params, state, x, n_steps=None, mode="simulate", remat=False):
     """Run ``compiled`` from a (batched) ``state`` with inputs ``x``; pure.
 
-    Like `.CompiledNetwork.run`, but host sources overridden by ``x`` are not
-    computed (no host callback inside a jitted training step).
+    `.CompiledNetwork.run` with ``n_steps`` taken from ``x``; host sources
+    replaced by ``x`` are not computed (no host callback for them inside a
+    jitted training step).
 
     Parameters
     ----------
@@ -158,17 +144,14 @@ def run_model(compiled, params, state, x, n_steps=None, mode="simulate", remat=F
         As `.CompiledNetwork.run`.
     """
     n_steps = _n_steps(x) if n_steps is None else int(n_steps)
-    inputs = {k: jnp.asarray(v, compiled.float_dtype) for k, v in x.items()}
-    host = _host_values(compiled, state, n_steps, inputs)
-    return compiled._run_impl(
-        params, compiled._consts, state, inputs, host, n_steps=n_steps, mode=mode, remat=remat
-    )
+    return compiled.run(params, state, n_steps, x, mode=mode, remat=remat)
 
 
 # --- losses ---------------------------------------------------------------------------
 
 
-def _probe_key(compiled, probe) -> str:
+def probe_key(compiled, probe) -> str:
+    """The key of ``probe`` (a Probe or its key) in ``compiled.probes``."""
     key = probe if isinstance(probe, str) else None
     if key is None:
         try:
@@ -183,7 +166,8 @@ def _probe_key(compiled, probe) -> str:
     return key
 
 
-def _fn_name(fn) -> str:
+def fn_name(fn) -> str:
+    """The name a loss or metric function is reported under."""
     name = getattr(fn, "__name__", None)
     return name if name else type(fn).__name__.lower()
 
@@ -200,7 +184,7 @@ def normalize_losses(compiled, loss) -> dict | Callable:
                 raise ValidationError(
                     f"loss for {probe} must be callable (got {fn!r})", attr="loss"
                 )
-            out[_probe_key(compiled, probe)] = fn
+            out[probe_key(compiled, probe)] = fn
         if not out:
             raise ValidationError("loss dict is empty", attr="loss")
         return out
@@ -222,7 +206,7 @@ def normalize_metrics(compiled, metrics) -> dict | list:
             for fn in fns:
                 if not callable(fn):
                     raise ValidationError(f"metric {fn!r} is not callable", attr="metrics")
-            out[_probe_key(compiled, probe)] = fns
+            out[probe_key(compiled, probe)] = fns
         return out
     fns = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
     for fn in fns:
@@ -231,8 +215,14 @@ def normalize_metrics(compiled, metrics) -> dict | list:
     return fns
 
 
-def _needs_target(fn) -> bool:
-    return not isinstance(fn, _losses.Regularize)
+def needs_target(fn) -> bool:
+    """Whether loss ``fn`` needs targets (see `nengojax.losses`)."""
+    return bool(getattr(fn, "needs_target", True))
+
+
+def ignores_nan(fn) -> bool:
+    """Whether loss ``fn`` skips NaN targets (see `nengojax.losses`)."""
+    return bool(getattr(fn, "ignores_nan", False))
 
 
 def loss_terms(compiled, loss, y_keys) -> dict:
@@ -284,39 +274,67 @@ def make_loss_fn(
     normalize_losses(compiled, loss)  # validate now
     weights = {}
     for probe, w in (loss_weights or {}).items():
-        weights[_probe_key(compiled, probe)] = float(w)
+        weights[probe_key(compiled, probe)] = float(w)
     metric_spec = normalize_metrics(compiled, metrics)
 
     def loss_fn(trainable, frozen, state, x, y):
         params = {**frozen, **trainable}
         n_steps = _n_steps(x, y)
         new_state, probes = run_model(compiled, params, state, x, n_steps, mode, remat)
-        terms = loss_terms(compiled, loss, y.keys())
-        total = jnp.zeros((), compiled.float_dtype)
-        per_probe = {}
-        for key, fn in terms.items():
-            target = y.get(key)
-            if target is None and _needs_target(fn):
-                raise ValidationError(
-                    f"no target in y for probe {key!r}, which has a loss", attr="y"
-                )
-            pred = probes[key]
-            value = jnp.asarray(fn(target, pred), compiled.float_dtype)
-            per_probe[key] = value
-            total = total + weights.get(key, 1.0) * value
-        mets = {}
-        items = (
-            metric_spec.items()
-            if isinstance(metric_spec, Mapping)
-            else [(k, metric_spec) for k in y]
-        )
-        for key, fns in items:
-            if key in y:
-                mets[key] = {_fn_name(fn): fn(y[key], probes[key]) for fn in fns}
+        total, per_probe, mets = compute_losses(compiled, loss, weights, metric_spec, y, probes)
         aux = {"state": new_state, "losses": per_probe, "metrics": mets}
         return total, aux
 
     return loss_fn
+
+
+def compute_losses(compiled, loss, weights: Mapping, metric_spec, y: Mapping, probes: Mapping):
+    """The weighted total loss, the loss per probe and the metrics of ``probes``.
+
+    The one loss computation, used by `make_loss_fn` (fit) and by
+    ``Simulator.evaluate``.
+
+    Parameters
+    ----------
+    compiled : nengojax.CompiledNetwork
+        The compiled network.
+    loss : callable or dict
+        As `make_loss_fn`.
+    weights : dict
+        ``{probe_key: weight}`` (default 1).
+    metric_spec : dict or list
+        From `normalize_metrics`.
+    y : dict
+        Probe key -> targets.
+    probes : dict
+        Probe key -> outputs.
+
+    Returns
+    -------
+    total : jax.Array
+        ``sum(weight * loss)`` over the loss terms.
+    per_probe : dict
+        ``{probe_key: loss}`` (unweighted).
+    metrics : dict
+        ``{probe_key: {name: value}}``.
+    """
+    total = jnp.zeros((), compiled.float_dtype)
+    per_probe = {}
+    for key, fn in loss_terms(compiled, loss, y.keys()).items():
+        target = y.get(key)
+        if target is None and needs_target(fn):
+            raise ValidationError(f"no target in y for probe {key!r}, which has a loss", attr="y")
+        value = jnp.asarray(fn(target, probes[key]), compiled.float_dtype)
+        per_probe[key] = value
+        total = total + weights.get(key, 1.0) * value
+    mets = {}
+    items = (
+        metric_spec.items() if isinstance(metric_spec, Mapping) else [(k, metric_spec) for k in y]
+    )
+    for key, fns in items:
+        if key in y:
+            mets[key] = {fn_name(fn): fn(y[key], probes[key]) for fn in fns}
+    return total, per_probe, mets
 
 
 def make_train_step(
@@ -360,7 +378,7 @@ def make_train_step(
         trainable = optax.apply_updates(trainable, updates)
         return trainable, opt_state, value, aux
 
-    return _jit(train_step) if jit else train_step
+    return jit_training(train_step) if jit else train_step
 
 
 def make_eval_fn(
@@ -376,7 +394,7 @@ def make_eval_fn(
     def eval_step(params, state, x, y):
         return loss_fn({}, params, state, x, y)
 
-    return _jit(eval_step) if jit else eval_step
+    return jit_training(eval_step) if jit else eval_step
 
 
 def make_predict_fn(compiled, mode: str = "simulate", jit: bool = True) -> Callable:
@@ -389,7 +407,7 @@ def make_predict_fn(compiled, mode: str = "simulate", jit: bool = True) -> Calla
     def predict_step(params, state, x, n_steps):
         return run_model(compiled, params, state, x, n_steps, mode)
 
-    return _jit(predict_step, static_argnums=3) if jit else predict_step
+    return jit_training(predict_step, static_argnums=3) if jit else predict_step
 
 
 def check_optimizer(optimizer) -> None:

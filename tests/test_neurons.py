@@ -27,7 +27,7 @@ from nengo.neurons import (
 )
 
 import nengojax
-from nengojax.ops.neurons import get_neuron_step
+from nengojax.ops.registry import get_neuron_step
 
 DT = 0.001
 
@@ -383,7 +383,28 @@ class CustomRate(nengo.neurons.NeuronType):
 
 
 class MyLIF(LIF):
-    """A subclass: registration is by exact type, so this runs on the host."""
+    """A subclass with a step of its own: LIF's JAX step does not serve it, so
+    its NumPy step runs on the host."""
+
+    def step(self, dt, J, output, voltage, refractory_time):
+        super().step(dt, J, output, voltage, refractory_time)
+
+
+class PlainLIF(LIF):
+    """A subclass that computes what LIF computes: LIF's JAX step serves it."""
+
+
+def test_subclass_without_own_step_uses_base_step():
+    net, probes = _net(PlainLIF(tau_rc=0.03), n=20)
+    ref_net, ref_probes = _net(LIF(tau_rc=0.03), n=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no host-fallback warning
+        with nengojax.Simulator(net, progress_bar=False) as sim:
+            sim.run(0.1)
+    with nengojax.Simulator(ref_net, progress_bar=False) as ref:
+        ref.run(0.1)
+    for key in probes:
+        np.testing.assert_array_equal(sim.data[probes[key]], ref.data[ref_probes[key]])
 
 
 @pytest.mark.parametrize(

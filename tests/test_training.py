@@ -13,11 +13,11 @@ import pytest
 from nengo.exceptions import SimulationError, ValidationError
 
 import nengojax
-from nengojax import losses, training
+from nengojax import losses, register_neuron_step, training
 from nengojax.callbacks import EarlyStopping, ModelCheckpoint
 from nengojax.config import configure_settings, get_setting, resolve_trainable
 from nengojax.neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
-from nengojax.ops.neurons import rate_counterpart, register_neuron_step
+from nengojax.ops.neurons import rate_counterpart
 
 # --- neuron modes ---------------------------------------------------------------------
 
@@ -210,7 +210,7 @@ def test_soft_lif_rate_limits_and_gradients():
     soft = np.zeros_like(J)
     SoftLIFRate(sigma=1e-3).step(1.0, J, soft)
     np.testing.assert_allclose(soft, hard, atol=2.0)
-    step = nengojax.ops.neurons.get_neuron_step(SoftLIFRate(sigma=0.02))
+    step = nengojax.ops.registry.get_neuron_step(SoftLIFRate(sigma=0.02))
     f = lambda j: step(SoftLIFRate(sigma=0.02), 0.001, j, {}, None)[0]  # noqa: E731
     Jx = jnp.asarray(np.linspace(-200, 10, 57), jnp.float32)
     out = f(Jx)
@@ -346,11 +346,11 @@ def test_tutorial_biases_trainable(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             sim.compile(optax.sgd(0.1), {p: losses.mse})
-        assert sorted(sim._train_spec["trainable"]) == sorted(expect)
+        assert sorted(sim.trainer.spec.trainable) == sorted(expect)
         # a configured-trainable signal that is not a parameter is reported
-        params = dict(sim.compiled._params)
+        params = dict(sim.compiled.program.params)
         del params[key(a.neurons, "bias")]
-        monkeypatch.setattr(sim.compiled, "_params", params)
+        monkeypatch.setattr(sim.compiled.program, "params", params)
         with pytest.warns(UserWarning, match="optimize=False"):
             sim.compile(optax.sgd(0.1), {p: losses.mse})
 
@@ -611,7 +611,7 @@ def test_bad_inputs(tmp_path):
             sim.fit({inp: x[:4]}, {p: y[:4]})
         with pytest.raises(ValidationError, match="NaN"):
             sim.fit({inp: np.full_like(x, np.nan)}, {p: y})
-        assert sim._train_spec["opt_state"] is None
+        assert sim.trainer.spec.opt_state is None
         for k, v in init.items():  # nothing trained
             np.testing.assert_array_equal(sim.params[k], v)
         sim.compile(optax.adam(0.1), {p: losses.nan_mse})

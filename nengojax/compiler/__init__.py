@@ -1,6 +1,5 @@
-"""The compiler: a built nengo model -> pure JAX functions."""
+"""The compiler: nengo's built model -> a static `Program` (imports nengo, never ops)."""
 
-from .network import CompiledNetwork, compile  # noqa: A004
-from .registry import register_lowering
+from .program import Program
 
-__all__ = ["CompiledNetwork", "compile", "register_lowering"]
+__all__ = ["Program"]

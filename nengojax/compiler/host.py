@@ -185,3 +185,78 @@ class HostStream:
             return np.zeros((0, *src.shape))
         lo = start - offset
         return np.stack(table[lo : lo + n_steps])
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    """The seed of minibatch item ``stream``: item 0 uses ``seed`` itself, so a
+    batch of one reproduces ``nengo.Simulator``'s random streams."""
+    if stream == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(stream)]).generate_state(1)[0] >> 1)
+
+
+class HostValues:
+    """The values of all host sources of a program, for any seed and stream.
+
+    One `HostStream` per ``(seed, stream)`` pair, made on first use; shared
+    sources (Node functions, called once per step) come from stream 0.
+
+    Parameters
+    ----------
+    sources : list of HostSource
+        The host sources.
+    step_order : list
+        The operators in step order.
+    dt : float
+        The time step.
+    float_dtype : numpy.dtype
+        The dtype of the values returned.
+    """
+
+    def __init__(self, sources, step_order, dt, float_dtype):
+        self.sources = list(sources)
+        self.step_order = step_order
+        self.dt = dt
+        self.float_dtype = np.dtype(float_dtype)
+        self._streams: dict[tuple, HostStream] = {}
+
+    def _stream(self, seed: int, stream: int) -> HostStream:
+        key = (int(seed), int(stream))
+        if key not in self._streams:
+            self._streams[key] = HostStream(
+                self.sources, self.step_order, self.dt, stream_seed(seed, stream)
+            )
+        return self._streams[key]
+
+    def clear(self) -> None:
+        """Forget the values computed so far (functions are called again for
+        steps asked for later)."""
+        self._streams.clear()
+
+    def values(self, start: int, n_steps: int, seed, streams, skip=()) -> dict:
+        """Host source values for steps ``start .. start+n_steps`` (NumPy).
+
+        Shared sources (Node functions) have shape ``(n_steps, *shape)``;
+        per-item sources (random processes) ``(len(streams), n_steps, *shape)``,
+        or ``(n_steps, *shape)`` when ``streams`` is an int. ``seed`` is one seed
+        or one per item (stacked states of different seeds). Sources whose key
+        is in ``skip`` (replaced by run-time data) are not computed.
+        """
+        single = np.ndim(streams) == 0
+        streams = [int(streams)] if single else [int(s) for s in np.ravel(streams)]
+        seeds = np.broadcast_to(np.ravel(seed), (len(streams),)) if np.ndim(seed) else None
+        seeds = [int(seed)] * len(streams) if seeds is None else [int(x) for x in seeds]
+        out = {}
+        for src in self.sources:
+            if src.key in skip:
+                continue
+            if src.per_item:
+                vals = [
+                    self._stream(sd, st).values(src.key, start, n_steps)
+                    for sd, st in zip(seeds, streams, strict=True)
+                ]
+                arr = vals[0] if single else np.stack(vals)
+            else:
+                arr = self._stream(seeds[0], 0).values(src.key, start, n_steps)
+            out[src.key] = arr.astype(self.float_dtype)
+        return out

@@ -96,3 +96,7 @@ class KeyMap:
     def obj(self, key: str):
         """The object named ``key``."""
         return self._objs[key]
+
+    def objects(self) -> list:
+        """Every named object, in key order of creation."""
+        return list(self._objs.values())

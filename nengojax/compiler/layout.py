@@ -25,6 +25,8 @@ import numpy as np
 from nengo.builder.signal import Signal
 from nengo.exceptions import BuildError
 
+from .sparse import sparse_structure
+
 
 @dataclasses.dataclass(frozen=True)
 class View:
@@ -157,8 +159,6 @@ class SignalLayout:
         else:
             kind = "const"
         if sparse:
-            from ..ops.basic import sparse_structure
-
             init = self.cast(sparse_structure(base)[3]).ravel()
         else:
             init = self.cast(np.asarray(base.initial_value)).ravel()
@@ -193,6 +193,72 @@ class SignalLayout:
     def by_kind(self, kind: str) -> list[Base]:
         """All bases of one home."""
         return [b for b in self.bases if b.kind == kind]
+
+    def find_params(self, model, keys) -> dict[str, Param]:
+        """Name the params: constant float signals named in ``model.sig``.
+
+        Encoders, biases, weights, JaxNode params, ... of the objects ``keys``
+        names become user-visible params, and their bases move from ``const``
+        to ``param``. Signals sharing one place in a base are named once.
+
+        Parameters
+        ----------
+        model : nengo.builder.Model
+            The built model.
+        keys : KeyMap
+            The names of the network's objects.
+
+        Returns
+        -------
+        dict
+            Param key -> `Param`, in ``model.sig`` order.
+        """
+        params: dict[str, Param] = {}
+        seen = set()
+        for obj, sigs in model.sig.items():
+            if not keys.has(obj):
+                continue
+            for attr, sig in sigs.items():
+                if sig is None or not isinstance(attr, str):
+                    continue
+                bi = self.base_index(sig)
+                base = self.bases[bi]
+                if base.kind not in ("const", "param"):
+                    continue
+                if base.sparse:
+                    if sig is not sig.base:
+                        continue
+                    value, view = base.init, None
+                else:
+                    if np.asarray(sig.initial_value).dtype.kind != "f":
+                        continue
+                    view = self.view(sig)
+                    value = self.cast(sig.initial_value)
+                ident = (bi, _view_signature(view))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                base.kind = "param"
+                params[keys.key(obj, attr)] = Param(bi, view, value)
+        return params
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """Where a named param lives: its base, its view (None for a whole sparse
+    base) and its initial value."""
+
+    base: int
+    view: View | None
+    init: np.ndarray
+
+
+def _view_signature(view):
+    if view is None:
+        return ("sparse",)
+    if view.index is None:
+        return (view.start, view.stop, view.shape)
+    return (tuple(view.index.ravel().tolist()), view.shape)
 
 
 def _pure_sets(op) -> list:

@@ -3,4 +3,4 @@
 Importing this package registers every lowering in `nengojax.compiler.registry`.
 """
 
-from . import basic, conv, learning, neurons, processes, pyfunc  # noqa: F401
+from . import basic, conv, jax_node, learning, neurons, processes, pyfunc  # noqa: F401

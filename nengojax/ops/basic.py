@@ -17,9 +17,8 @@ from nengo.builder.operator import (
 from nengo.builder.probe import SimProbe
 from nengo.exceptions import BuildError
 
-from ..compiler.registry import register_lowering
-
-HIGHEST = jax.lax.Precision.HIGHEST
+from ..compiler.sparse import sparse_structure
+from .registry import register_lowering
 
 
 @register_lowering(TimeUpdate)
@@ -99,33 +98,21 @@ def lower_elementwise_inc(op, ctx):
     return apply
 
 
-def _dot(a, x):
+def _dot(a, x, precision):
     if a.ndim == 0 or x.ndim == 0:
         return a * x
-    return jnp.dot(a, x, precision=HIGHEST)
+    return jnp.dot(a, x, precision=precision)
 
 
 @register_lowering(DotInc)
 def lower_dot_inc(op, ctx):
     yshape = tuple(op.Y.shape)
+    precision = ctx.precision
 
     def apply(env):
-        env.inc(op.Y, _dot(env.read(op.A), env.read(op.X)).reshape(yshape))
+        env.inc(op.Y, _dot(env.read(op.A), env.read(op.X), precision).reshape(yshape))
 
     return apply
-
-
-def sparse_structure(sig):
-    """Static ``(rows, cols, shape)`` and the data of a sparse signal."""
-    value = sig.initial_value
-    if hasattr(value, "tocoo"):  # scipy.sparse
-        coo = value.tocoo()
-        return coo.row, coo.col, coo.shape, coo.data
-    # nengo.transforms.SparseMatrix; allocating it warns, as in nengo, when
-    # scipy is missing (the values used are the same either way)
-    value.allocate()
-    indices = np.asarray(value.indices)
-    return indices[:, 0], indices[:, 1], tuple(value.shape), np.asarray(value.data)
 
 
 @register_lowering(SparseDotInc)
@@ -147,7 +134,7 @@ def lower_sparse_dot_inc(op, ctx):
     return apply
 
 
-def _block_products(a, xb):
+def _block_products(a, xb, precision):
     """``prod[k] = a[k] @ xb[k]`` for blocks ``a`` (k, i, j) and ``xb`` (k, j, ...).
 
     Row blocks (i == 1, decoders) and column blocks (j == 1, encoders) are
@@ -160,7 +147,7 @@ def _block_products(a, xb):
         return jnp.sum(a[:, 0, :].reshape(a.shape[0], -1, *extra) * xb, axis=1)[:, None]
     if a.shape[2] == 1:  # (k, i, 1) . (k, 1, ...) -> (k, i, ...)
         return a.reshape(a.shape[:2] + extra) * xb[:, 0:1]
-    return jnp.einsum("kij,kj...->ki...", a, xb, precision=HIGHEST)
+    return jnp.einsum("kij,kj...->ki...", a, xb, precision=precision)
 
 
 @register_lowering(BsrDotInc)
@@ -175,6 +162,7 @@ def lower_bsr_dot_inc(op, ctx):
     # a block-diagonal layout (each row block holds one block, in order) is a
     # plain batched matmul; everything else gathers the column blocks
     diagonal = n_rows == len(indices) and np.array_equal(indices, np.arange(n_rows))
+    precision = ctx.precision
 
     def apply(env):
         a = env.read(op.A)
@@ -182,7 +170,7 @@ def lower_bsr_dot_inc(op, ctx):
         xb = x.reshape((-1, bw) + x.shape[1:])
         if not diagonal:
             xb = xb[indices]
-        prod = _block_products(a, xb)
+        prod = _block_products(a, xb, precision)
         if not diagonal:
             prod = jax.ops.segment_sum(prod, seg, num_segments=n_rows)
         env.inc(op.Y, prod.reshape(yshape))

@@ -18,8 +18,7 @@ import jax.numpy as jnp
 from nengo.builder.transforms import GeneralConvInc, calc_gradx_pad
 from nengo.exceptions import BuildError
 
-from ..compiler.registry import register_lowering
-from .basic import HIGHEST
+from .registry import register_lowering
 
 
 def _dimension_numbers(nd: int, channels_last: bool) -> jax.lax.ConvDimensionNumbers:
@@ -100,7 +99,7 @@ def lower_general_conv_inc(op, ctx):
                 padding=padding,
                 lhs_dilation=strides,
                 dimension_numbers=dn,
-                precision=HIGHEST,
+                precision=ctx.precision,
             )
             env.inc(op.Y, y.reshape(y_shape))
 
@@ -118,7 +117,7 @@ def lower_general_conv_inc(op, ctx):
             padding=padding,
             dimension_numbers=dn,
             feature_group_count=groups,
-            precision=HIGHEST,
+            precision=ctx.precision,
         )
         env.inc(op.Y, y.reshape(y_shape))
 

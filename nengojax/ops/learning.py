@@ -12,10 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from nengo.builder.learning_rules import SimBCM, SimOja, SimPES, SimRLS, SimVoja
 
-from ..compiler.access import MergedAccess
 from ..compiler.merge import MergedPES
-from ..compiler.registry import register_lowering
-from .basic import HIGHEST
+from .access import MergedAccess
+from .registry import register_lowering
 
 
 def _scalar(value, dtype):
@@ -122,8 +121,8 @@ def lower_sim_rls(op, ctx):
         error = env.read(op.error)
         P = env.read(op.inv_gamma)
         # P is symmetric, so P r = (r^T P)^T (see nengo's SimRLS.make_step)
-        Pr = jnp.dot(P, r, precision=HIGHEST)
-        rPr1 = one / (one + jnp.dot(r, Pr, precision=HIGHEST))
+        Pr = jnp.dot(P, r, precision=ctx.precision)
+        rPr1 = one / (one + jnp.dot(r, Pr, precision=ctx.precision))
         env.set(op.inv_gamma, P - Pr[:, None] * (Pr[None, :] * rPr1))
         env.set(op.delta, error[:, None] * (-rPr1 * Pr[None, :]))
 

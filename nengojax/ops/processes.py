@@ -5,17 +5,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import io_callback
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter
 
-from ..compiler.access import MergedAccess
 from ..compiler.merge import MergedLinearFilter
-from ..compiler.registry import register_lowering
-from .basic import HIGHEST
+from .access import MergedAccess
+from .hostcall import host_call
+from .registry import register_lowering
 
 
-def _filter_step(A, B, C, D, X, u):
+def _filter_step(A, B, C, D, X, u, precision):
     """One step of a discrete LTI system, ordered exactly as nengo's step classes.
 
     ``A, B, C, D`` are NumPy arrays. Returns ``(X, y)``.
@@ -26,16 +25,17 @@ def _filter_step(A, B, C, D, X, u):
         return X, X[0]
     Bcol = B.reshape(B.shape[:1] + (1,) * (X.ndim - 1))
     if (D == 0).all():  # NoD: input advanced one step
-        X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + Bcol * u
-        return X, jnp.tensordot(C, X, axes=1, precision=HIGHEST)[0]
-    y = jnp.tensordot(C, X, axes=1, precision=HIGHEST)[0] + D.item() * u
-    X = jnp.tensordot(A, X, axes=1, precision=HIGHEST) + Bcol * u
+        X = jnp.tensordot(A, X, axes=1, precision=precision) + Bcol * u
+        return X, jnp.tensordot(C, X, axes=1, precision=precision)[0]
+    y = jnp.tensordot(C, X, axes=1, precision=precision)[0] + D.item() * u
+    X = jnp.tensordot(A, X, axes=1, precision=precision) + Bcol * u
     return X, y
 
 
 def lower_linear_filter(op, ctx):
     """`.LinearFilter` (Lowpass, Alpha, Triangle, any order) as nengo discretizes it."""
     dtype = ctx.layout.float_dtype
+    precision = ctx.precision
     A, B, C, D = (np.asarray(m, dtype=dtype) for m in op.process._get_ss(ctx.dt))
     X_sig = op.state.get("X")
     if A.size == 0:  # no state: a pure gain
@@ -47,7 +47,7 @@ def lower_linear_filter(op, ctx):
         return apply
 
     def apply(env):
-        X, y = _filter_step(A, B, C, D, env.read(X_sig), env.read(op.input))
+        X, y = _filter_step(A, B, C, D, env.read(X_sig), env.read(op.input), precision)
         env.set(X_sig, X)
         env.write(op.output, y, op.mode)
 
@@ -57,6 +57,7 @@ def lower_linear_filter(op, ctx):
 @register_lowering(MergedLinearFilter)
 def lower_merged_linear_filter(op, ctx):
     dtype = ctx.layout.float_dtype
+    precision = ctx.precision
     inputs = MergedAccess(ctx.layout, op.inputs)
     outputs = MergedAccess(ctx.layout, op.outputs)
     sizes = [s.size for s in op.inputs]
@@ -77,7 +78,7 @@ def lower_merged_linear_filter(op, ctx):
             X = a * X + bc * u
             y = X[0]
         else:
-            X, y = _filter_step(*system, X, u)
+            X, y = _filter_step(*system, X, u, precision)
         env.set(op.X, X)
         outputs.write(env, y, inc=op.mode == "inc")
 
@@ -88,35 +89,22 @@ def lower_host_process(op, ctx):
     """A process with input but no JAX lowering: its NumPy step on the host."""
     ctx.warn_host(op.process, "process")
     out_shape = tuple(op.output.shape)
-    dtype = ctx.layout.float_dtype
-    steps = {}
+    dtype = ctx.float_dtype
+    dt = ctx.dt
 
     def make(stream):
         state = {n: np.array(s.initial_value, copy=True) for n, s in op.state.items()}
-        rng = np.random.RandomState(ctx.seed_for_stream(int(stream)))
-        return op.process.make_step(tuple(op.input.shape), out_shape, ctx.dt, rng, state)
+        rng = np.random.RandomState(ctx.seed_for_stream(stream))
+        return op.process.make_step(tuple(op.input.shape), out_shape, dt, rng, state)
 
-    def host(step, stream, x):
-        key = int(stream)
-        if key not in steps:
-            steps[key] = make(stream)
-        t = float(step) * ctx.dt
-        return np.asarray(steps[key](t, np.array(x, dtype=np.float64)), dtype=dtype).reshape(
-            out_shape
-        )
+    def host(step, process_step, x):
+        y = process_step(step * dt, np.array(x, dtype=np.float64))
+        return np.asarray(y, dtype=dtype).reshape(out_shape)
 
-    host = ctx.guard_callback(host)
+    call = host_call(ctx, host, jax.ShapeDtypeStruct(out_shape, dtype), per_stream=make)
 
     def apply(env):
-        y = io_callback(
-            host,
-            jax.ShapeDtypeStruct(out_shape, dtype),
-            env.read(ctx.step_signal),
-            env.stream,
-            env.read(op.input),
-            ordered=False,
-        )
-        env.write(op.output, y, op.mode)
+        env.write(op.output, call(env, env.read(op.input)), op.mode)
 
     return apply
 
@@ -125,14 +113,9 @@ def lower_host_process(op, ctx):
 def lower_sim_process(op, ctx):
     if op.input is None:
         key = ctx.host_key(op)
-        node_key = ctx.node_key_of(op)
 
         def apply(env):
-            if node_key is not None and node_key in env.inputs:
-                value = env.inputs[node_key]
-            else:
-                value = env.host[key]
-            env.write(op.output, value, op.mode)
+            env.write(op.output, env.host[key], op.mode)
 
         return apply
     if isinstance(op.process, LinearFilter):

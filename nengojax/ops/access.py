@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .layout import SignalLayout
+from ..compiler.layout import SignalLayout
 
 
 def _flat(view) -> np.ndarray:

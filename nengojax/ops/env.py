@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from nengo.builder.signal import Signal
 
-from .layout import SignalLayout, View
+from ..compiler.layout import SignalLayout, View
 
 
 class StepEnv:
@@ -31,15 +31,18 @@ class StepEnv:
         PRNG key of this step.
     dt : float
         The time step.
+    stream : jax.Array
+        The minibatch item being simulated (0 without a minibatch).
     """
 
-    def __init__(self, layout: SignalLayout, values, host, inputs, rng, dt):
+    def __init__(self, layout: SignalLayout, values, host, inputs, rng, dt, stream=0):
         self.layout = layout
         self.values = values
         self.host = host
         self.inputs = inputs
         self._rng = rng
         self.dt = dt
+        self.stream = stream
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)

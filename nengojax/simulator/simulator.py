@@ -10,10 +10,15 @@ import numpy as np
 from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, ValidationError
 from nengo.utils.progress import Progress, ProgressTracker
 
-from . import distributed
-from .compiler.network import CompiledNetwork
-from .sharding import check_divisible, make_mesh, replicate, resolve_devices, shard_batch
-from .simulator_training import TrainingMixin
+from .. import distributed
+from ..runtime import CompiledNetwork
+from ..runtime.state import state_step
+from ..sharding import check_divisible, make_mesh, resolve_devices
+from . import checkpoint, freeze, gradcheck
+from .data import run_data
+from .history import History
+from .placement import Placement
+from .trainer import Trainer
 
 #: Longest scan compiled for one call; longer runs loop over chunks of this size.
 MAX_CHUNK = 4096
@@ -61,7 +66,7 @@ class SimulationData(Mapping):
                 arr.setflags(write=False)
                 self._cache[key] = cached = arr
             return cached
-        return sim._built_data(key)  # nengo's built object, with trained values
+        return freeze.built_data(sim, key)  # nengo's built object, with trained values
 
     def __iter__(self):
         return iter(self._sim.model.params)
@@ -74,7 +79,7 @@ class SimulationData(Mapping):
         self._cache.clear()
 
 
-class Simulator(TrainingMixin):
+class Simulator:
     """Simulate a nengo network with JAX; behaves like `nengo.Simulator`.
 
     Parameters
@@ -100,7 +105,26 @@ class Simulator(TrainingMixin):
     devices : None, "all", int or list of jax.Device
         Spread the minibatch over these devices (data parallelism; params are
         replicated). ``minibatch_size`` must be divisible by their number.
+    precision : str
+        Matmul precision: ``"highest"`` (default, matches nengo), ``"high"``
+        or ``"default"`` (TF32 on GPUs: faster, less exact).
+    unroll : int
+        Time steps per iteration of the compiled loop (``lax.scan``'s
+        ``unroll``); results are identical.
+
+    Attributes
+    ----------
+    params : dict
+        The current parameters (trained by `fit`).
+    state : dict
+        The current simulation state.
+    compiled : CompiledNetwork
+        The pure functions underneath.
+    trainer : Trainer
+        The training part (`compile`, `fit`, `evaluate` and `predict` call it).
     """
+
+    stop_training = False
 
     def __init__(
         self,
@@ -113,6 +137,8 @@ class Simulator(TrainingMixin):
         optimize: bool = True,
         dtype=None,
         devices=None,
+        precision: str = "highest",
+        unroll: int = 1,
         key_network=None,
         _merge=None,
     ):
@@ -125,12 +151,15 @@ class Simulator(TrainingMixin):
             )
         self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
         devices = resolve_devices(devices)
-        self.mesh = None if devices is None else make_mesh(devices)
-        if self.mesh is not None:
-            check_divisible(self.minibatch_size, self.mesh)
+        mesh = None if devices is None else make_mesh(devices)
+        if mesh is not None:
+            check_divisible(self.minibatch_size, mesh)
+        self.placement = Placement(mesh)
         self.progress_bar = progress_bar
         self.optimize = optimize
-        self._init_args = dict(dt=dt, minibatch_size=minibatch_size, dtype=dtype)
+        self._init_args = dict(
+            dt=dt, minibatch_size=minibatch_size, dtype=dtype, precision=precision, unroll=unroll
+        )
         self._network = network
         with ProgressTracker(progress_bar, Progress("Building", "Build")):
             self.compiled = CompiledNetwork(
@@ -142,13 +171,16 @@ class Simulator(TrainingMixin):
                 optimize=optimize,
                 key_network=key_network,
                 merge=_merge,
+                precision=precision,
+                unroll=unroll,
             )
-        self.params = self._place_params(self.compiled.init_params())
+        self.params = self.placement.replicated(self.compiled.init_params())
         self._time_axis = 0 if self.minibatch_size is None else 1
         self._probe_chunks = {p: [] for p in self.compiled.probes.values()}
         self._probe_key = {p: k for k, p in self.compiled.probes.items()}
         self._probe_key_by_id = {id(p): k for k, p in self.compiled.probes.items()}
         self.data = SimulationData(self)
+        self.trainer = Trainer(self)
         self.closed = False
         self.model = self.compiled.model  # nengo's built Model, as in nengo.Simulator
         self.reset(seed=self.compiled.seed)
@@ -244,6 +276,23 @@ class Simulator(TrainingMixin):
         """Operators in the order they run each step."""
         return self.compiled.step_order
 
+    @property
+    def mesh(self):
+        """The device mesh of ``devices=`` (None on one device)."""
+        return self.placement.mesh
+
+    def set_state(self, state) -> None:
+        """Replace the simulation state (e.g. one returned by the functional API
+        or by a stateful ``fit``); ``n_steps`` follows its step counter.
+
+        A state with a minibatch axis of one is accepted without a minibatch.
+        """
+        if self.minibatch_size is None and np.ndim(state["stream"]) == 1:
+            state = jax.tree_util.tree_map(lambda v: v[0], state)
+        self.state = state
+        step = np.ravel(distributed.to_host(state_step(self.compiled.program, state)))[0]
+        self._n_steps = int(step)
+
     def close(self) -> None:
         """Close the simulator; running it afterwards raises `SimulatorClosed`."""
         self.closed = True
@@ -262,9 +311,8 @@ class Simulator(TrainingMixin):
         if seed is not None:
             self._seed = int(seed)
         self.compiled.clear_host_cache()
-        self.state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
-        if self.mesh is not None:
-            self.state = shard_batch(self.state, self.mesh)
+        state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
+        self.state = self.placement.batch(state) if self.minibatch_size else state
         # set up the host sources now, so their errors surface here, as in nengo
         self.compiled.host_values(0, 0, self._seed, self._streams())
         self._n_steps = 0
@@ -317,7 +365,7 @@ class Simulator(TrainingMixin):
                 f"Must be a non-negative integer (got {steps})", attr="steps", obj=self
             )
         steps = int(steps)
-        inputs = self._check_data(data, steps)
+        inputs = run_data(self, data, steps)
         if progress_bar is None:
             progress_bar = self.progress_bar
         with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
@@ -329,61 +377,65 @@ class Simulator(TrainingMixin):
                 done += n
                 pt.total_progress.step(n)
 
+    # --- training, parameters, back to nengo (parts of their own) -------------------
+
+    def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None):  # noqa: A003
+        """Set the optimizer and loss for `fit` and `evaluate` (see `.Trainer.compile`)."""
+        self.trainer.compile(optimizer, loss, metrics, loss_weights)
+
+    def fit(self, x=None, y=None, **kwargs) -> History:
+        """Train on ``(x, y)`` with the compiled optimizer (see `.Trainer.fit`)."""
+        return self.trainer.fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs) -> dict:
+        """The compiled loss of the real model on ``(x, y)`` (see `.Trainer.evaluate`)."""
+        return self.trainer.evaluate(x, y, **kwargs)
+
+    def predict(self, x=None, **kwargs) -> dict:
+        """Every probe's output for inputs ``x`` (see `.Trainer.predict`)."""
+        return self.trainer.predict(x, **kwargs)
+
+    def save_params(self, path, include_state: bool = False) -> str:
+        """Save all parameters (and optionally the state); see `.checkpoint.save_params`."""
+        return checkpoint.save_params(self, path, include_state)
+
+    def load_params(self, path, include_state: bool = False) -> None:
+        """Load parameters saved by `save_params`; see `.checkpoint.load_params`."""
+        checkpoint.load_params(self, path, include_state)
+
+    def get_nengo_params(self, objs, as_dict: bool = False):
+        """Constructor arguments reproducing the trained parameters; see
+        `.freeze.get_nengo_params`."""
+        return freeze.get_nengo_params(self, objs, as_dict)
+
+    def freeze_params(self, objs=None) -> None:
+        """Write the trained parameters into the nengo objects; see `.freeze.freeze_params`."""
+        freeze.freeze_params(self, objs)
+
+    def check_gradients(self, x=None, **kwargs) -> list:
+        """Compare gradients with finite differences; see `.gradcheck.check_gradients`."""
+        return gradcheck.check_gradients(self, x, **kwargs)
+
     # --- internals --------------------------------------------------------------------
-
-    def _check_data(self, data, steps):
-        """``data`` of `run_steps`: ``{node key: array (minibatch or 1, steps, d)}``."""
-        k = self.minibatch_size or 1
-        inputs = {}
-        for node, value in self._as_data(data, "data", None).items():
-            key = self._node_key(node, "data")
-            obj = self.compiled.input_nodes[key]
-            value = self._finite_input(obj, np.asarray(value, dtype=np.float64), "data")
-            want = (k, steps, obj.size_out)
-            if value.shape != want:
-                raise ValidationError(
-                    f"data for {obj}: expected shape {want} (minibatch_size, n_steps, "
-                    f"size_out), got {value.shape}",
-                    attr="data",
-                    obj=self,
-                )
-            inputs[key] = value if self.minibatch_size else value[0]
-        return inputs
-
-    def _place_params(self, params):
-        """Params as the simulator keeps them: replicated over the mesh, if any."""
-        return params if self.mesh is None else replicate(params, self.mesh)
 
     def _streams(self):
         return np.arange(self.minibatch_size) if self.minibatch_size else 0
 
-    def _pad(self, arr, size, axis):
-        pad = size - arr.shape[axis]
-        if pad == 0:
-            return arr
-        widths = [(0, 0)] * arr.ndim
-        widths[axis] = (0, pad)
-        return np.pad(arr, widths)
-
     def _run_chunk(self, n, inputs):
         model = self.compiled
         size = _bucket(n)
-        host = model.host_values(self._n_steps, n, self._seed, self._streams())
         tax = self._time_axis
-        host = {
-            s.key: self._pad(host[s.key], size, tax if s.per_item else 0)
-            for s in model.host_sources
-        }
-        inputs = {k: self._pad(v, size, tax) for k, v in inputs.items()}
-        inputs = {k: v.astype(model.float_dtype) for k, v in inputs.items()}
+        host = model.host_inputs(self.state, n, skip=inputs.keys(), pad_to=size)
+        inputs = {k: _pad(v, size, tax).astype(model.float_dtype) for k, v in inputs.items()}
         if self.mesh is not None:
-            inputs = shard_batch(inputs, self.mesh)
+            inputs = self.placement.batch(inputs)
+            per_item = {s.key: s.per_item for s in model.host_sources}
             host = {
-                s.key: (shard_batch if s.per_item else replicate)(host[s.key], self.mesh)
-                for s in model.host_sources
+                k: (self.placement.batch if per_item[k] else self.placement.replicated)(v)
+                for k, v in host.items()
             }
         try:
-            state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host)
+            state, probes = model.run(self.params, self.state, size, inputs, n_active=n, host=host)
             probes = distributed.to_host(probes)  # gathers across processes too
         except Exception as e:
             err = model.pop_callback_error()
@@ -404,3 +456,12 @@ class Simulator(TrainingMixin):
             if not keep.all():
                 values = values[:, keep] if tax == 1 else values[keep]
             chunks.append(values)
+
+
+def _pad(arr, size, axis):
+    pad = size - arr.shape[axis]
+    if pad == 0:
+        return arr
+    widths = [(0, 0)] * arr.ndim
+    widths[axis] = (0, pad)
+    return np.pad(arr, widths)

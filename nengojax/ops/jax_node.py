@@ -1,0 +1,21 @@
+"""Lowering of `.SimJaxNode`: a `JaxNode`'s function traced into the step."""
+
+from __future__ import annotations
+
+from ..jax_node import SimJaxNode
+from .registry import register_lowering
+
+
+@register_lowering(SimJaxNode)
+def lower_sim_jax_node(op, ctx):
+    if op.output is None:
+        return None
+    node = op.node
+
+    def apply(env):
+        leaves = [env.read(p) for p in op.params]
+        t = env.read(op.t) if op.t_passed else None
+        x = env.read(op.x) if op.x_passed else None
+        env.set(op.output, node.flat_call(leaves, t, x))
+
+    return apply

@@ -1,0 +1,75 @@
+"""One step of a program: every operator's lowering, in step order."""
+
+from __future__ import annotations
+
+import jax
+
+from ..compiler.program import Program
+from .context import LoweringContext
+from .env import StepEnv
+from .registry import get_lowering
+
+
+class StepFunction:
+    """The pure step ``(packed, consts, state, host_row, input_row) -> (state, probes)``
+    of one program in one neuron mode.
+
+    Each operator is lowered once, here (errors surface at compile time). An
+    operator writing the output of an input Node yields to run-time data for
+    that Node: when ``input_row`` holds the Node's key, the Node's output is
+    set from it and the operator (a Node function, process or JaxNode) does
+    not run.
+
+    Parameters
+    ----------
+    program : Program
+        The static program.
+    ctx : LoweringContext
+        Options of the lowering (neuron mode, precision, platform, ...).
+    """
+
+    def __init__(self, program: Program, ctx: LoweringContext):
+        self.program = program
+        self.ctx = ctx
+        self.applies = []
+        for op in program.step_order:
+            apply = get_lowering(op, ctx.platform)(op, ctx)
+            if apply is None:
+                continue
+            key = program.node_key_of(op)
+            if key is not None and key in program.input_nodes:
+                apply = _yielding_to_data(apply, key, program.node_views[key])
+            self.applies.append(apply)
+        self._free_nodes = [k for k in program.input_nodes if k not in program.op_nodes]
+
+    def __call__(self, packed, consts, state, host_row, input_row):
+        program = self.program
+        layout = program.layout
+        values = dict(packed)
+        for b in layout.bases:
+            if b.kind == "state":
+                values[b.index] = state["signals"][b.key]
+            elif b.kind == "scratch":
+                values[b.index] = consts[b.key]
+        step_value = values[layout.base_index(program.model.step)][0]
+        rng = jax.random.fold_in(state["rng"], step_value)
+        env = StepEnv(layout, values, host_row, input_row, rng, program.dt, state["stream"])
+        for key in self._free_nodes:  # Nodes no operator writes (constant outputs)
+            if key in input_row:
+                env.set(program.node_views[key], input_row[key])
+        for apply in self.applies:
+            apply(env)
+        new_state = dict(state)
+        new_state["signals"] = {b.key: values[b.index] for b in layout.bases if b.kind == "state"}
+        probes = {k: env.read(v) for k, v in program.probe_views.items()}
+        return new_state, probes
+
+
+def _yielding_to_data(apply, key, view):
+    def apply_or_data(env):
+        if key in env.inputs:  # static: the keys of the inputs are known when tracing
+            env.set(view, env.inputs[key])
+        else:
+            apply(env)
+
+    return apply_or_data

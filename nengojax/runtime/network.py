@@ -1,0 +1,398 @@
+"""`CompiledNetwork`: a nengo network as pure JAX functions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import nengo
+import numpy as np
+from nengo.builder import Model
+from nengo.exceptions import ValidationError
+
+from .. import ops  # noqa: F401  (registers the lowerings)
+from ..compiler.host import HostValues
+from ..compiler.program import Program
+from ..config import get_setting
+from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
+from ..ops.step import StepFunction
+from .host import host_axes, host_inputs
+from .params import ParamPacker
+from .run import scan_steps
+from .state import batch_size, init_state, is_batched
+
+
+class CompiledNetwork:
+    """A nengo network compiled into pure JAX functions.
+
+    Static structure (a `.Program`: signal layout, operator schedule, keys)
+    lives in this object; dynamic values live in two pytrees, ``params``
+    (encoders, biases, weights, ...; shared across a minibatch) and ``state``
+    (everything that persists from one step to the next).
+
+    Use `nengojax.compile` to create one.
+    """
+
+    def __init__(
+        self,
+        network: nengo.Network | None,
+        dt: float = 0.001,
+        seed: int | None = None,
+        model: Model | None = None,
+        dtype=None,
+        optimize: bool = True,
+        key_network: nengo.Network | None = None,
+        merge: bool | None = None,
+        precision: str = "highest",
+        unroll: int = 1,
+    ):
+        if precision not in PRECISIONS:
+            raise ValidationError(
+                f"precision must be one of {sorted(PRECISIONS)} (got {precision!r})",
+                attr="precision",
+            )
+        if isinstance(unroll, bool) or int(unroll) != unroll or unroll < 1:
+            raise ValidationError(
+                f"unroll must be a positive integer (got {unroll!r})", attr="unroll"
+            )
+        self.precision = precision
+        self.unroll = int(unroll)
+        self.program = program = Program(
+            network, dt, seed, model, dtype, optimize, key_network=key_network, merge=merge
+        )
+        self.errors = CallbackErrors()
+        self._steps: dict[str, StepFunction] = {}
+        self.step_function("simulate")  # lowering errors surface at compile time
+        self.packer = ParamPacker(program)
+        self.host = HostValues(
+            program.host_sources, program.step_order, program.dt, program.float_dtype
+        )
+        self._probe_struct = {
+            k: jax.ShapeDtypeStruct(
+                v.shape,
+                program.float_dtype
+                if program.layout.bases[v.base].sparse
+                else program.layout.bases[v.base].init.dtype,
+            )
+            for k, v in program.probe_views.items()
+        }
+        static = ("n_steps", "mode", "remat")
+        self._run_jit = jax.jit(self._run_with_params, static_argnames=static)
+        self._run_packed_jit = jax.jit(self._run_packed, static_argnames=static)
+
+    # --- what was built --------------------------------------------------------------
+
+    @property
+    def dt(self) -> float:
+        """The time step."""
+        return self.program.dt
+
+    @property
+    def seed(self) -> int:
+        """The default seed of the random streams."""
+        return self.program.seed
+
+    @property
+    def float_dtype(self) -> np.dtype:
+        """The compute dtype of float signals."""
+        return self.program.float_dtype
+
+    @property
+    def network(self) -> nengo.Network | None:
+        """The network compiled."""
+        return self.program.network
+
+    @property
+    def model(self) -> Model:
+        """nengo's built model."""
+        return self.program.model
+
+    @property
+    def step_order(self) -> list:
+        """The operators in the order they run each step."""
+        return self.program.step_order
+
+    @property
+    def layout(self):
+        """Where every signal lives (`.SignalLayout`)."""
+        return self.program.layout
+
+    @property
+    def keys(self):
+        """The names of the network's objects (`.KeyMap`)."""
+        return self.program.keys
+
+    @property
+    def input_nodes(self) -> dict:
+        """Key -> Node whose output can be given at run time."""
+        return self.program.input_nodes
+
+    @property
+    def probes(self) -> dict:
+        """Key -> Probe."""
+        return self.program.probes
+
+    @property
+    def host_sources(self) -> list:
+        """The operators computed on the host ahead of each run."""
+        return self.program.host_sources
+
+    def key(self, obj, attr: str | None = None) -> str:
+        """Name of ``obj`` (a Probe, a Node) in probes/inputs, or of its parameter
+        ``attr`` in params (``model.key(ens.neurons, "bias")``)."""
+        return self.program.key(obj, attr)
+
+    def step_function(self, mode: str = "simulate") -> StepFunction:
+        """The lowered step for one neuron ``mode`` (made once per mode).
+
+        ``"simulate"`` runs every neuron type as itself; ``"rate"`` runs spiking
+        types as their rate counterparts and ``"spike_aware"`` spikes forward but
+        differentiates through the rate counterpart (both for training).
+        """
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {MODES} (got {mode!r})", attr="mode")
+        if mode not in self._steps:
+            ctx = LoweringContext(
+                self.program,
+                neuron_mode=mode,
+                precision=self.precision,
+                lif_smoothing=get_setting(self.program.toplevel, "lif_smoothing", None),
+                errors=self.errors,
+            )
+            self._steps[mode] = StepFunction(self.program, ctx)
+        return self._steps[mode]
+
+    # --- initial values ------------------------------------------------------------------
+
+    def init_params(self) -> dict[str, jax.Array]:
+        """Initial parameters: encoders, biases, weights, ... as nengo built them."""
+        return {k: jnp.asarray(p.init) for k, p in self.program.params.items()}
+
+    def init_state(self, minibatch_size: int | None = None, seed: int | None = None):
+        """Initial state (batched along axis 0 when ``minibatch_size`` is given).
+
+        ``seed`` selects the random streams (default: the compile seed).
+        """
+        return init_state(self.program, minibatch_size, seed)
+
+    # --- host sources ---------------------------------------------------------------------
+
+    def clear_host_cache(self) -> None:
+        """Forget host-source values computed so far (Node functions are called
+        again for steps asked for later)."""
+        self.host.clear()
+
+    def host_values(self, start: int, n_steps: int, seed, streams) -> dict:
+        """Host source values for steps ``start .. start+n_steps`` (NumPy); see
+        `.HostValues.values`."""
+        return self.host.values(start, n_steps, seed, streams)
+
+    def host_inputs(self, state, n_steps: int, skip=(), pad_to=None) -> dict:
+        """Host values for a run of ``n_steps`` from ``state`` (see
+        `nengojax.runtime.host.host_inputs`)."""
+        return host_inputs(self.program, self.host, state, n_steps, skip, pad_to)
+
+    # --- running ---------------------------------------------------------------------------
+
+    def _run_packed(self, packed, consts, state, inputs, host, n_active, n_steps, mode, remat):
+        return scan_steps(
+            self.step_function(mode),
+            packed,
+            consts,
+            state,
+            inputs,
+            host,
+            n_steps,
+            self._probe_struct,
+            is_batched(state),
+            host_axes(self.program, host),
+            n_active=n_active,
+            remat=remat,
+            unroll=self.unroll,
+        )
+
+    def _run_with_params(
+        self, params, consts, state, inputs, host, n_active, n_steps, mode, remat
+    ):
+        packed = self.packer.pack(params, consts)
+        return self._run_packed(
+            packed, consts, state, inputs, host, n_active, n_steps, mode, remat
+        )
+
+    def check_inputs(self, inputs, n_steps: int, batch: int | None) -> dict:
+        """``inputs`` as ``{node key: float array}``, checked against the input
+        Nodes and the expected shape ``([batch,] n_steps, size_out)``."""
+        out = {}
+        for k, v in ({} if inputs is None else dict(inputs)).items():
+            key = self.key(k) if not isinstance(k, str) else k
+            if key not in self.program.input_nodes:
+                raise ValidationError(
+                    f"inputs: {k!r} is not an input Node of this network (input "
+                    f"Nodes: {sorted(self.program.input_nodes)})",
+                    attr="inputs",
+                )
+            node = self.program.input_nodes[key]
+            want = (n_steps, node.size_out) if batch is None else (batch, n_steps, node.size_out)
+            if tuple(np.shape(v)) != want:
+                raise ValidationError(
+                    f"inputs for {node}: expected shape {want}, got {tuple(np.shape(v))}",
+                    attr="inputs",
+                )
+            out[key] = jnp.asarray(v, self.float_dtype)
+        return out
+
+    def run(
+        self,
+        params,
+        state,
+        n_steps: int,
+        inputs=None,
+        mode: str = "simulate",
+        remat: bool = False,
+        *,
+        n_active=None,
+        host=None,
+    ):
+        """Run ``n_steps`` steps from ``state``; pure, so jit/vmap/grad apply.
+
+        Parameters
+        ----------
+        params : dict
+            From `init_params` (or trained).
+        state : dict
+            From `init_state` (batched or not) or a previous run.
+        n_steps : int
+            Number of time steps (static: each new value compiles once).
+        inputs : dict, optional
+            Input Node (or its key) -> values of shape ``(n_steps, size_out)``,
+            ``(batch, n_steps, size_out)`` when ``state`` is batched. Nodes
+            given here are not computed (their functions are not called).
+        mode : str
+            ``"simulate"``, or for training ``"rate"`` (spiking neurons run as
+            their rate counterparts) or ``"spike_aware"`` (spiking forward, rate
+            gradients backward).
+        remat : bool
+            Recompute each step in the backward pass (``jax.checkpoint``) so
+            memory stays bounded for long sequences.
+        n_active : int, optional
+            Run only the first ``n_active`` of the ``n_steps`` steps (the rest
+            give zeros and leave the state): runs of many lengths then share one
+            compiled scan.
+        host : dict, optional
+            Host-source values, already computed for this run (see
+            `host_inputs`); computed here when not given.
+
+        Returns
+        -------
+        state : dict
+            The state after the run.
+        probes : dict
+            ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
+            leading batch axis when ``state`` is batched.
+        """
+        n_steps = int(n_steps)
+        inputs = self.check_inputs(inputs, n_steps, batch_size(state))
+        self.step_function(mode)
+        if host is None:
+            skip = inputs.keys()
+            if n_active is None:
+                host = self.host_inputs(state, n_steps, skip)
+            else:
+                host = self.host_inputs(state, int(n_active), skip, pad_to=n_steps)
+        kwargs = dict(n_steps=n_steps, mode=mode, remat=remat)
+        consts = self.packer.consts
+        if any(isinstance(v, jax.core.Tracer) for v in params.values()):
+            return self._run_jit(params, consts, state, inputs, host, n_active, **kwargs)
+        packed = self.packer.pack_on_host(params)
+        return self._run_packed_jit(packed, consts, state, inputs, host, n_active, **kwargs)
+
+    def step(self, params, state, inputs=None):
+        """One step; ``inputs`` values have shape ``(node.size_out,)`` (batched:
+        ``(k, size_out)``). Returns ``(state, probes)`` without a time axis."""
+        batched = is_batched(state)
+        inputs = {
+            k: jnp.asarray(v)[:, None] if batched else jnp.asarray(v)[None]
+            for k, v in ({} if inputs is None else inputs).items()
+        }
+        state, probes = self.run(params, state, 1, inputs)
+        axis = 1 if batched else 0
+        return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}
+
+    def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host):
+        """`run` with a scan of ``n_steps`` of which the first ``n_active`` run,
+        inputs and host values already prepared (for the Simulator)."""
+        return self.run(params, state, n_steps, inputs, n_active=n_active, host=host)
+
+    def signal_values(self, params, state) -> dict:
+        """Current NumPy value of every base signal, keyed by nengo `.Signal`."""
+        packed = jax.device_get(self.packer.pack_on_host(params))
+        out = {}
+        for b in self.program.layout.bases:
+            if b.kind == "state":
+                flat = np.asarray(state["signals"][b.key])
+            elif b.kind == "scratch":
+                flat = b.init
+            else:
+                flat = np.asarray(packed[b.index])
+            if b.sparse:
+                out[b.signal] = flat
+            else:
+                out[b.signal] = flat.reshape(flat.shape[:-1] + tuple(b.signal.shape))
+        return out
+
+    def pop_callback_error(self):
+        """The exception raised by a host callback during the last run, if any."""
+        return self.errors.pop()
+
+
+def compile(  # noqa: A001
+    network: nengo.Network,
+    dt: float = 0.001,
+    seed: int | None = None,
+    model: Model | None = None,
+    dtype=None,
+    optimize: bool = True,
+    precision: str = "highest",
+    unroll: int = 1,
+) -> CompiledNetwork:
+    """Compile a nengo network into pure JAX functions.
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The network to compile.
+    dt : float
+        Time step in seconds.
+    seed : int, optional
+        Seed of the random streams (noise and input processes); defaults to
+        ``network.seed + 1`` like ``nengo.Simulator``.
+    model : nengo.builder.Model, optional
+        A model to build into (for pre-built models).
+    dtype : str or numpy.dtype, optional
+        ``"float32"`` (default) or ``"float64"`` (needs JAX's x64 mode).
+    optimize : bool
+        Merge operators with nengo's optimizer (faster steps and compiles).
+    precision : str
+        Matmul precision: ``"highest"`` (default, matches nengo), ``"high"``
+        or ``"default"`` (TF32 on GPUs: faster, less exact).
+    unroll : int
+        Time steps per iteration of the compiled loop (``lax.scan``'s
+        ``unroll``): results are identical; larger values trade compile time
+        for fewer loop iterations.
+
+    Returns
+    -------
+    CompiledNetwork
+    """
+    return CompiledNetwork(
+        network,
+        dt=dt,
+        seed=seed,
+        model=model,
+        dtype=dtype,
+        optimize=optimize,
+        precision=precision,
+        unroll=unroll,
+    )
+
+
+__all__ = ["CompiledNetwork", "compile"]

@@ -1,0 +1,90 @@
+"""The only ``lax.scan`` over time.
+
+Every way of running a network (`.CompiledNetwork.run`, `Simulator.run_steps`,
+``fit``, ``evaluate``, ``predict``, the functional training layer) enters
+`scan_steps`. A minibatch is a ``jax.vmap`` of the same scan over items.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def scan_steps(
+    step,
+    packed: dict,
+    consts: dict,
+    state: dict,
+    inputs: dict,
+    host: dict,
+    n_steps: int,
+    probe_struct: dict,
+    batched: bool,
+    host_axes: dict,
+    n_active=None,
+    remat: bool = False,
+    unroll: int = 1,
+):
+    """Run ``n_steps`` steps of ``step`` from ``state``.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(packed, consts, state, host_row, input_row) -> (state, probes)``
+        (a `.StepFunction`).
+    packed, consts : dict
+        Packed param/const base arrays and the scratch initial values.
+    state : dict
+        The state to start from (with a minibatch axis when ``batched``).
+    inputs : dict
+        Input Node key -> ``(n_steps, d)`` (``(batch, n_steps, d)`` batched).
+    host : dict
+        Host source key -> values over time (per-item sources batched).
+    n_steps : int
+        Length of the scan (static).
+    probe_struct : dict
+        Shape and dtype of each probe's value in one step.
+    batched : bool
+        Whether ``state`` and ``inputs`` have a minibatch axis (vmapped).
+    host_axes : dict
+        The minibatch axis of each host value (0) or None (shared).
+    n_active : int or jax.Array, optional
+        Only the first ``n_active`` steps run; the rest leave the state and
+        give zeros (so runs of many lengths share one compiled scan).
+    remat : bool
+        Recompute each step in the backward pass (``jax.checkpoint``).
+    unroll : int
+        Steps per iteration of the compiled loop (``lax.scan``'s ``unroll``).
+
+    Returns
+    -------
+    state, probes : dict
+        The final state, and each probe's values ``(n_steps, ...)`` (with a
+        leading minibatch axis when batched).
+    """
+
+    def run_item(item_state, item_inputs, item_host):
+        def one(carry, host_row, input_row):
+            return step(packed, consts, carry, host_row, input_row)
+
+        if remat:  # memory-bounded backprop through time
+            one = jax.checkpoint(one)
+
+        def body(carry, xs):
+            i, host_row, input_row = xs
+            if n_active is None:
+                return one(carry, host_row, input_row)
+
+            def idle(c):
+                zeros = {k: jnp.zeros(s.shape, s.dtype) for k, s in probe_struct.items()}
+                return c, zeros
+
+            return jax.lax.cond(i < n_active, lambda c: one(c, host_row, input_row), idle, carry)
+
+        xs = (jnp.arange(n_steps), item_host, item_inputs)
+        return jax.lax.scan(body, item_state, xs, length=n_steps, unroll=unroll)
+
+    if not batched:
+        return run_item(state, inputs, host)
+    return jax.vmap(run_item, in_axes=(0, 0, host_axes))(state, inputs, host)

@@ -1,0 +1,194 @@
+"""One validation of the data users give: ``data`` of ``run_steps``, ``x``/``y``
+of ``fit``/``evaluate``/``predict``.
+
+Every function raises a `nengo.exceptions.ValidationError` naming the object
+and what was expected, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from nengo.exceptions import SimulatorClosed, ValidationError
+
+from .. import training
+
+
+def check_open(sim) -> None:
+    """Raise `SimulatorClosed` if ``sim`` is closed."""
+    if sim.closed:
+        raise SimulatorClosed("Simulator is closed")
+
+
+def node_key(sim, node, what: str) -> str:
+    """The key of input Node ``node`` (a Node or its key)."""
+    compiled = sim.compiled
+    key = node if isinstance(node, str) else None
+    if key is None:
+        try:
+            key = compiled.key(node)
+        except ValidationError:
+            key = None
+    if key is None or key not in compiled.input_nodes:
+        raise ValidationError(
+            f"{what}: {node} is not an input Node of this network (a Node with no "
+            f"input; input Nodes: {sorted(compiled.input_nodes)})",
+            attr=what,
+            obj=sim,
+        )
+    return key
+
+
+def as_dict(sim, data, what: str, single_key) -> dict:
+    """``data`` as a dict; a bare array goes to ``single_key`` (if any)."""
+    if data is None:
+        return {}
+    if isinstance(data, Mapping):
+        return dict(data)
+    if single_key is not None and hasattr(data, "shape"):
+        return {single_key: data}
+    raise ValidationError(
+        f"{what} must be a dict mapping "
+        + ("Probes" if what == "y" else "input Nodes")
+        + f" to arrays (got {type(data).__name__})",
+        attr=what,
+        obj=sim,
+    )
+
+
+def finite_input(sim, obj, value, what: str):
+    """``value`` for input Node ``obj``, which must hold no NaN or inf."""
+    if not np.all(np.isfinite(value)):
+        raise ValidationError(
+            f"{what} for {obj} contains NaN or infinite values", attr=what, obj=sim
+        )
+    return value
+
+
+def run_data(sim, data, steps: int) -> dict:
+    """``data`` of `run_steps`: ``{node key: array ([minibatch,] steps, d)}``."""
+    k = sim.minibatch_size or 1
+    inputs = {}
+    for node, value in as_dict(sim, data, "data", None).items():
+        key = node_key(sim, node, "data")
+        obj = sim.compiled.input_nodes[key]
+        value = finite_input(sim, obj, np.asarray(value, dtype=np.float64), "data")
+        want = (k, steps, obj.size_out)
+        if value.shape != want:
+            raise ValidationError(
+                f"data for {obj}: expected shape {want} (minibatch_size, n_steps, "
+                f"size_out), got {value.shape}",
+                attr="data",
+                obj=sim,
+            )
+        inputs[key] = value if sim.minibatch_size else value[0]
+    return inputs
+
+
+def prepare_x(sim, x) -> dict:
+    """Validated inputs ``{key: float array (n_items, n_steps, size_out)}``."""
+    nodes = sim.compiled.input_nodes
+    single = next(iter(nodes)) if len(nodes) == 1 else None
+    out = {}
+    for node, value in as_dict(sim, x, "x", single).items():
+        key = node_key(sim, node, "x")
+        obj = nodes[key]
+        value = np.asarray(value)
+        if value.ndim != 3 or value.shape[2] != obj.size_out:
+            raise ValidationError(
+                f"x for {obj}: expected shape (n_items, n_steps, {obj.size_out}), got "
+                f"{value.shape}",
+                attr="x",
+                obj=sim,
+            )
+        out[key] = finite_input(sim, obj, value, "x").astype(sim.compiled.float_dtype)
+    return out
+
+
+def prepare_y(sim, y, loss_keys=None) -> dict:
+    """Validated targets ``{probe_key: float array (n_items, n_steps, *shape)}``."""
+    compiled = sim.compiled
+    single = None
+    if loss_keys is not None and len(loss_keys) == 1:
+        single = next(iter(loss_keys))
+    out = {}
+    for probe, value in as_dict(sim, y, "y", single).items():
+        key = training.probe_key(compiled, probe)
+        obj = compiled.probes[key]
+        if obj.sample_every is not None and obj.sample_every != sim.dt:
+            raise ValidationError(
+                f"{obj} has sample_every={obj.sample_every}: probes used for training "
+                "or evaluation must record every step",
+                attr="y",
+                obj=sim,
+            )
+        shape = tuple(compiled.model.sig[obj]["in"].shape)
+        value = np.asarray(value)
+        if value.ndim != 2 + len(shape) or value.shape[2:] != shape:
+            raise ValidationError(
+                f"y for {obj}: expected shape (n_items, n_steps, "
+                f"{', '.join(map(str, shape))}), got {value.shape}",
+                attr="y",
+                obj=sim,
+            )
+        out[key] = value.astype(compiled.float_dtype)
+    return out
+
+
+def check_sizes(sim, x: dict, y: dict, n_steps=None) -> tuple[int, int]:
+    """The common ``(n_items, n_steps)`` of ``x`` and ``y``."""
+    sizes = {}
+    for what, data in (("x", x), ("y", y)):
+        for key, value in data.items():
+            sizes[f"{what}[{key!r}]"] = value.shape[:2]
+    items = {s[0] for s in sizes.values()}
+    steps = {s[1] for s in sizes.values()}
+    for name, values, axis in (("items", items, 0), ("steps", steps, 1)):
+        if len(values) > 1:
+            raise ValidationError(
+                f"x and y must have the same number of {name} (axis {axis}); got {sizes}",
+                attr="x",
+                obj=sim,
+            )
+    if not sizes:
+        if n_steps is None:
+            raise ValidationError("no data: give x or y (or n_steps)", attr="x", obj=sim)
+        return sim.minibatch_size or 1, int(n_steps)
+    n_items, data_steps = items.pop(), steps.pop()
+    if n_steps is not None and int(n_steps) != data_steps:
+        raise ValidationError(
+            f"n_steps={n_steps} but the data have {data_steps} steps", attr="n_steps", obj=sim
+        )
+    if data_steps < 1 or n_items < 1:
+        raise ValidationError(f"empty data {sizes}", attr="x", obj=sim)
+    return n_items, data_steps
+
+
+def check_targets(sim, terms: dict, y: dict) -> None:
+    """Every loss has a target, every target a loss; NaN only for losses that
+    ignore it (see `nengojax.losses`)."""
+    for key, fn in terms.items():
+        if key not in y and training.needs_target(fn):
+            raise ValidationError(
+                f"no target in y for probe {key!r}, which has a loss", attr="y", obj=sim
+            )
+    for key, value in y.items():
+        if key not in terms:
+            raise ValidationError(
+                f"y has targets for probe {key!r}, but the compiled loss has no term "
+                f"for it (loss probes: {sorted(terms)})",
+                attr="y",
+                obj=sim,
+            )
+        if np.isnan(value).any() and not training.ignores_nan(terms[key]):
+            raise ValidationError(
+                f"targets for probe {key!r} contain NaN; use nengojax.losses.nan_mse "
+                "to ignore NaN targets",
+                attr="y",
+                obj=sim,
+            )
+        if np.isinf(value).any():
+            raise ValidationError(
+                f"targets for probe {key!r} contain infinite values", attr="y", obj=sim
+            )

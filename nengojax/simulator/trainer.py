@@ -1,0 +1,518 @@
+"""`Trainer`: NengoDL-style ``compile`` / ``fit`` / ``evaluate`` / ``predict`` on optax.
+
+.. code-block:: python
+
+    with nengojax.Simulator(net, minibatch_size=32) as sim:
+        sim.compile(optax.rmsprop(0.01), loss={probe: nengojax.losses.mse})
+        sim.fit({inp: x}, {probe: y}, epochs=25)
+        print(sim.evaluate({inp: x_test}, {probe: y_test})["loss"])
+
+Data are dicts ``{input_node: array}`` / ``{probe: array}`` of shape
+``(n_items, n_steps, d)``; ``n_steps`` is taken from the data. ``fit`` runs
+spiking neurons as their rate counterparts (or spike-aware, see
+`nengojax.config.configure_settings`); ``evaluate`` and ``predict`` run the real
+(spiking) model. The pure functions underneath are in `nengojax.training`;
+the Simulator holds one `Trainer` and forwards these methods to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from nengo.exceptions import SimulationError, ValidationError
+
+from .. import distributed, training
+from ..config import get_setting, parents, resolve_trainable
+from ..runtime.state import add_batch_axis
+from ..sharding import batch_sharding, replicated
+from . import data
+from .history import History, call_callbacks, chunk_size, epoch_logs, progress
+
+
+@dataclasses.dataclass
+class TrainSpec:
+    """What ``compile`` set: the optimizer, the losses and the optimizer state."""
+
+    optimizer: object
+    loss: Callable | dict
+    metrics: object
+    loss_weights: dict
+    trainable: list
+    opt_state: object = None
+    fns: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def loss_keys(self):
+        """The probes with a loss term, or None for one loss applied to every target."""
+        return self.loss if isinstance(self.loss, Mapping) else None
+
+
+class Trainer:
+    """The training part of a `nengojax.Simulator` (see the module docstring).
+
+    Parameters
+    ----------
+    sim : nengojax.Simulator
+        The simulator whose params and state it trains and runs.
+    """
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.spec: TrainSpec | None = None
+        self._predict_fn = None
+
+    # --- helpers ------------------------------------------------------------------------
+
+    @property
+    def _mb(self) -> int:
+        return self.sim.minibatch_size or 1
+
+    def _initial_state(self):
+        """The state every minibatch starts from when ``stateful=False``."""
+        return self.sim.compiled.init_state(self._mb, seed=self.sim.seed)
+
+    def _settings(self) -> tuple[str, bool]:
+        top = self.sim.compiled.program.toplevel
+        mode = "spike_aware" if get_setting(top, "spike_aware", False) else "rate"
+        return mode, bool(get_setting(top, "remat", False))
+
+    def _require(self, need_optimizer: bool) -> TrainSpec:
+        if self.spec is None:
+            raise SimulationError(
+                "call sim.compile(optimizer, loss) before fit/evaluate (with a loss for evaluate)"
+            )
+        if need_optimizer and self.spec.optimizer is None:
+            raise SimulationError("sim.compile was called without an optimizer: cannot fit")
+        return self.spec
+
+    def _raise_run_error(self, e: Exception):
+        err = self.sim.compiled.pop_callback_error()
+        if err is not None:
+            raise err from None
+        if isinstance(e, (SimulationError, ValidationError)):
+            raise e
+        raise SimulationError(f"Training failed: {type(e).__name__}: {e}") from e
+
+    def _terms(self, spec: TrainSpec, y: dict) -> dict:
+        return training.loss_terms(self.sim.compiled, spec.loss, y.keys())
+
+    # --- compile -------------------------------------------------------------------------
+
+    def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None) -> None:
+        """Set the optimizer and loss for `fit` and `evaluate`.
+
+        Parameters
+        ----------
+        optimizer : optax.GradientTransformation, optional
+            The optimizer (None: evaluation only). Its state starts afresh with
+            every ``compile`` and carries over between ``fit`` calls.
+        loss : callable or dict
+            ``loss(y_true, y_pred) -> scalar`` (see `nengojax.losses`) applied
+            to every probe given targets, or ``{probe: loss}``.
+        metrics : callable, list or dict, optional
+            Extra functions ``fn(y_true, y_pred)`` reported by fit/evaluate,
+            for every probe or ``{probe: fn or [fns]}``.
+        loss_weights : dict, optional
+            ``{probe: weight}`` of the terms of the total loss (default 1).
+        """
+        sim = self.sim
+        data.check_open(sim)
+        compiled = sim.compiled
+        if optimizer is not None:
+            training.check_optimizer(optimizer)
+        if loss is None:
+            raise ValidationError("compile needs a loss", attr="loss", obj=sim)
+        loss = training.normalize_losses(compiled, loss)
+        training.normalize_metrics(compiled, metrics)
+        weights = {
+            training.probe_key(compiled, probe): float(w)
+            for probe, w in (loss_weights or {}).items()
+        }
+        keys = training.trainable_keys(compiled, compiled.program.toplevel)
+        self._warn_untrainable()
+        self.spec = TrainSpec(optimizer, loss, metrics, weights, keys)
+
+    def _warn_untrainable(self) -> None:
+        """Warn about configured-trainable signals that are not params."""
+        compiled = self.sim.compiled
+        network = compiled.program.toplevel
+        if network is None:
+            return
+        params = compiled.program.params
+        sig = compiled.model.sig
+        chains = parents(network)
+        candidates = []
+        for ens in network.all_ensembles:
+            for obj, attr in ((ens, "encoders"), (ens.neurons, "bias")):
+                if attr == "encoders" and _voja_target(network, ens):
+                    continue
+                candidates.append((ens, obj, attr))
+        for conn in network.all_connections:
+            if conn.learning_rule is None:
+                candidates.append((conn, conn, "weights"))
+        missing = []
+        for owner, obj, attr in candidates:
+            key = compiled.key(obj, attr)
+            if sig.get(obj, {}).get(attr) is None or key in params:
+                continue
+            if resolve_trainable(network, owner, chains)[0] is not False:
+                missing.append(key)
+        if missing:
+            warnings.warn(
+                f"{missing} cannot be trained: nengo's operator merger put these signals in "
+                "one array with simulation state, so they are not parameters. Build the "
+                "Simulator with optimize=False to train them.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    # --- fit -------------------------------------------------------------------------------
+
+    def _epoch_fn(self, spec: TrainSpec, mode: str, remat: bool, stateful: bool):
+        """A jitted run of several minibatch steps (a scan over minibatches)."""
+        key = ("epoch", mode, remat, stateful)
+        if key not in spec.fns:
+            step = training.make_train_step(
+                self.sim.compiled,
+                spec.optimizer,
+                spec.loss,
+                spec.loss_weights,
+                mode=mode,
+                remat=remat,
+                metrics=spec.metrics,
+                jit=False,
+            )
+
+            def run_batches(trainable, frozen, opt_state, state, xs, ys):
+                def body(carry, xy):
+                    trainable, opt_state, state = carry
+                    trainable, opt_state, value, aux = step(
+                        trainable, frozen, opt_state, state, *xy
+                    )
+                    if stateful:
+                        state = aux["state"]
+                    return (trainable, opt_state, state), (value, aux["losses"], aux["metrics"])
+
+                return jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
+
+            kwargs = {}
+            mesh = self.sim.placement.mesh
+            if mesh is not None:  # params replicated, state and data split on the batch
+                rep, bat = replicated(mesh), batch_sharding(mesh)
+                kwargs["out_shardings"] = ((rep, rep, bat), rep)
+            spec.fns[key] = training.jit_training(run_batches, **kwargs)
+        return spec.fns[key]
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        epochs=1,
+        validation_data=None,
+        callbacks=None,
+        shuffle=True,
+        stateful=False,
+        verbose=1,
+        n_steps=None,
+    ) -> History:
+        """Train the trainable parameters on ``(x, y)`` with the compiled optimizer.
+
+        Each epoch splits the items into minibatches of ``minibatch_size``
+        (shuffled per epoch, reproducibly from the simulator seed; see
+        `nengojax.training.minibatch_indices`) and runs one optax step per
+        minibatch, as `nengojax.training.make_train_step` (the steps of an
+        epoch run inside one ``lax.scan``; the result is the same as a Python
+        loop over ``train_step``). Spiking neurons run in ``"rate"`` mode, or
+        ``"spike_aware"`` if configured.
+
+        Parameters
+        ----------
+        x : dict
+            ``{input_node: (n_items, n_steps, size_out)}`` (a bare array when
+            the network has one input node). Input nodes not given produce
+            their usual output.
+        y : dict
+            ``{probe: (n_items, n_steps, *probe_shape)}`` targets (a bare array
+            when the loss has one probe).
+        epochs : int
+            Number of passes over the data.
+        validation_data : tuple, optional
+            ``(x_val, y_val)`` evaluated (like `evaluate`) after each epoch.
+        callbacks : list, optional
+            E.g. `nengojax.callbacks.EarlyStopping`, `.ModelCheckpoint`.
+        shuffle : bool
+            Shuffle items each epoch.
+        stateful : bool
+            Carry the simulation state from minibatch to minibatch (and keep it
+            in ``sim.state`` afterwards); otherwise every minibatch starts from
+            the initial state.
+        verbose : int
+            0: silent; 1: a progress line per epoch with the running loss;
+            2: one line per epoch.
+        n_steps : int, optional
+            Number of steps when neither x nor y gives it.
+
+        Returns
+        -------
+        History
+            ``history.history["loss"]`` has one value per epoch.
+        """
+        sim = self.sim
+        data.check_open(sim)
+        spec = self._require(need_optimizer=True)
+        sim.placement.check_same_program(sim.compiled, sim.minibatch_size, sim.seed)
+        xs_all = data.prepare_x(sim, x)
+        ys_all = data.prepare_y(sim, y, spec.loss_keys)
+        n_items, n_steps = data.check_sizes(sim, xs_all, ys_all, n_steps)
+        data.check_targets(sim, self._terms(spec, ys_all), ys_all)
+        if int(epochs) != epochs or epochs < 0:
+            raise ValidationError(
+                f"epochs must be a non-negative integer (got {epochs})", attr="epochs"
+            )
+        epochs = int(epochs)
+        mb = self._mb
+        if n_items < mb:
+            raise ValidationError(
+                f"{n_items} items are fewer than minibatch_size={mb}: nothing to train on",
+                attr="x",
+                obj=sim,
+            )
+        if n_items % mb:
+            warnings.warn(
+                f"{n_items} items is not a multiple of minibatch_size={mb}: the last "
+                f"{n_items % mb} item(s) of each epoch's order are dropped",
+                UserWarning,
+                stacklevel=3,
+            )
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValidationError(
+                    "validation_data must be a tuple (x_val, y_val)", attr="validation_data"
+                )
+            vx = data.prepare_x(sim, validation_data[0])
+            vy = data.prepare_y(sim, validation_data[1], spec.loss_keys)
+            data.check_sizes(sim, vx, vy)
+            data.check_targets(sim, self._terms(spec, vy), vy)
+            val = (vx, vy)
+        callbacks = list(callbacks or [])
+
+        placement = sim.placement
+        mode, remat = self._settings()
+        trainable, frozen = training.split_params(sim.params, spec.trainable)
+        if spec.opt_state is None:
+            spec.opt_state = placement.replicated(spec.optimizer.init(trainable))
+        opt_state = spec.opt_state
+        state = placement.state(
+            self._initial_state() if not stateful else add_batch_axis(sim.state)
+        )
+        run_batches = self._epoch_fn(spec, mode, remat, bool(stateful))
+        n_batches = n_items // mb
+        chunk = chunk_size(n_batches) if verbose == 1 else n_batches
+        # several processes run the same steps; process 0 alone prints
+        show = verbose if distributed.is_main_process() else 0
+        multi = placement.spans_processes
+
+        history = History()
+        history.params = {"epochs": epochs, "steps": n_batches, "n_steps": n_steps, "mode": mode}
+        sim.stop_training = False
+        for cb in callbacks:
+            if hasattr(cb, "set_sim"):
+                cb.set_sim(sim)
+            else:
+                cb.sim = sim
+        call_callbacks(callbacks, "on_train_begin", {})
+        for epoch in range(epochs):
+            call_callbacks(callbacks, "on_epoch_begin", epoch, {})
+            t0 = time.perf_counter()
+            batches = training.minibatch_indices(n_items, mb, epoch, sim.seed, shuffle)
+            order = np.concatenate(batches)
+            ex = {k: v[order].reshape((n_batches, mb) + v.shape[1:]) for k, v in xs_all.items()}
+            ey = {k: v[order].reshape((n_batches, mb) + v.shape[1:]) for k, v in ys_all.items()}
+            values, term_values, metric_values = [], [], []
+            for start in range(0, n_batches, chunk):
+                cx = placement.data({k: v[start : start + chunk] for k, v in ex.items()}, 1)
+                cy = placement.data({k: v[start : start + chunk] for k, v in ey.items()}, 1)
+                try:
+                    (trainable, opt_state, state), (v, tv, mv) = run_batches(
+                        trainable, frozen, opt_state, state, cx, cy
+                    )
+                except Exception as e:
+                    self._raise_run_error(e)
+                values.append(v)
+                term_values.append(tv)
+                metric_values.append(mv)
+                if show == 1:
+                    running = float(np.mean(np.concatenate(distributed.to_host(values))))
+                    elapsed = time.perf_counter() - t0
+                    progress(epoch, epochs, start + chunk, n_batches, running, elapsed)
+            # the epoch is done: commit it
+            if multi:  # replicas on other hosts may differ in rounding: take process 0's
+                trainable, opt_state = distributed.put_global(
+                    distributed.broadcast_from_main((trainable, opt_state)),
+                    replicated(placement.mesh),
+                )
+            spec.opt_state = opt_state
+            sim.params = placement.replicated({**frozen, **trainable})
+            if stateful:
+                sim.set_state(state)
+            logs = epoch_logs(values, term_values, metric_values)
+            if val is not None:
+                vlogs = self._evaluate_prepared(val[0], val[1], spec, stateful=False)
+                logs.update({f"val_{k}": v for k, v in vlogs.items()})
+            if multi:  # the same logs (so the same callback decisions) everywhere
+                logs = {k: float(v) for k, v in distributed.broadcast_from_main(logs).items()}
+            history.append(epoch, logs)
+            if show:
+                line = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+                print(
+                    f"\rEpoch {epoch + 1}/{epochs} - {n_batches}/{n_batches} - "
+                    f"{time.perf_counter() - t0:.2f}s - {line}",
+                    flush=True,
+                )
+            call_callbacks(callbacks, "on_epoch_end", epoch, dict(logs))
+            if multi:
+                sim.stop_training = bool(
+                    distributed.broadcast_from_main(np.asarray(sim.stop_training))
+                )
+            if sim.stop_training:
+                break
+        call_callbacks(callbacks, "on_train_end", {})
+        return history
+
+    # --- evaluate / predict -----------------------------------------------------------------
+
+    def _predict_prepared(self, x: dict, n_items: int, n_steps: int, stateful: bool) -> dict:
+        """Probe outputs ``{key: (n_items, n_steps, ...)}`` of the real model."""
+        sim = self.sim
+        placement = sim.placement
+        placement.check_same_program(sim.compiled, sim.minibatch_size, sim.seed)
+        if self._predict_fn is None:
+            self._predict_fn = training.make_predict_fn(sim.compiled, "simulate")
+        mb = self._mb
+        init = placement.state(self._initial_state())
+        state = placement.state(add_batch_axis(sim.state)) if stateful else init
+        outs = []
+        for start in range(0, n_items, mb):
+            xb = {}
+            for k, v in x.items():
+                part = v[start : start + mb]
+                if part.shape[0] < mb:
+                    pad = np.zeros((mb - part.shape[0],) + part.shape[1:], part.dtype)
+                    part = np.concatenate([part, pad])
+                xb[k] = part
+            try:
+                new_state, probes = self._predict_fn(
+                    sim.params, state, placement.data(xb), n_steps
+                )
+            except Exception as e:
+                self._raise_run_error(e)
+            outs.append(probes)
+            state = new_state if stateful else init
+        if stateful:
+            sim.set_state(state)
+        outs = distributed.to_host(outs)
+        return {k: np.concatenate([o[k] for o in outs])[:n_items] for k in sim.compiled.probes}
+
+    def predict(self, x=None, n_steps=None, stateful=False, n_items=None) -> dict:
+        """Outputs of every probe for inputs ``x``, running the real (spiking) model.
+
+        Parameters
+        ----------
+        x : dict, optional
+            ``{input_node: (n_items, n_steps, size_out)}``.
+        n_steps : int, optional
+            Number of steps (needed when ``x`` is not given).
+        stateful : bool
+            Start from (and update) ``sim.state``; otherwise every minibatch
+            starts from the initial state.
+        n_items : int, optional
+            Number of items when ``x`` is not given (default: minibatch size).
+
+        Returns
+        -------
+        dict
+            ``{probe: array (n_items, n_steps, *probe_shape)}``.
+        """
+        sim = self.sim
+        data.check_open(sim)
+        xp = data.prepare_x(sim, x)
+        items, steps = data.check_sizes(sim, xp, {}, n_steps)
+        if not xp and n_items is not None:
+            items = int(n_items)
+        if stateful and items > self._mb:
+            warnings.warn(
+                "stateful predict over several minibatches carries the state from "
+                "one minibatch to the next",
+                UserWarning,
+                stacklevel=3,
+            )
+        out = self._predict_prepared(xp, items, steps, stateful)
+        return {sim.compiled.probes[k]: v for k, v in out.items()}
+
+    def _evaluate_prepared(self, x: dict, y: dict, spec: TrainSpec, stateful: bool) -> dict:
+        compiled = self.sim.compiled
+        n_items, n_steps = data.check_sizes(self.sim, x, y)
+        preds = self._predict_prepared(x, n_items, n_steps, stateful)
+        metric_spec = training.normalize_metrics(compiled, spec.metrics)
+        total, per_probe, metrics = training.compute_losses(
+            compiled,
+            spec.loss,
+            spec.loss_weights,
+            metric_spec,
+            {k: jnp.asarray(v) for k, v in y.items()},
+            {k: jnp.asarray(v) for k, v in preds.items()},
+        )
+        logs = {"loss": float(total)}
+        logs.update({f"{k}_loss": float(v) for k, v in per_probe.items()})
+        for key, values in metrics.items():
+            logs.update({f"{key}_{name}": float(v) for name, v in values.items()})
+        return logs
+
+    def evaluate(self, x=None, y=None, stateful=False, verbose=0) -> dict:
+        """The compiled loss (and metrics) of the real (spiking) model on ``(x, y)``.
+
+        The losses are computed once over all items (for mean losses such as
+        `nengojax.losses.mse` this is the mean over minibatches), by the same
+        function as in `fit` (`nengojax.training.compute_losses`).
+
+        Parameters
+        ----------
+        x : dict
+            ``{input_node: (n_items, n_steps, size_out)}``.
+        y : dict
+            ``{probe: (n_items, n_steps, *probe_shape)}``.
+        stateful : bool
+            Start from (and update) ``sim.state``.
+        verbose : int
+            Print the results.
+
+        Returns
+        -------
+        dict
+            ``"loss"`` (weighted total), ``"<probe_key>_loss"`` per probe and
+            ``"<probe_key>_<metric>"`` per metric, as floats.
+        """
+        sim = self.sim
+        data.check_open(sim)
+        spec = self._require(need_optimizer=False)
+        xp = data.prepare_x(sim, x)
+        yp = data.prepare_y(sim, y, spec.loss_keys)
+        data.check_sizes(sim, xp, yp)
+        data.check_targets(sim, self._terms(spec, yp), yp)
+        logs = self._evaluate_prepared(xp, yp, spec, stateful)
+        if verbose and distributed.is_main_process():
+            print(" - ".join(f"{k}: {v:.6g}" for k, v in logs.items()))
+        return logs
+
+
+def _voja_target(network, ens) -> bool:
+    return any(
+        conn.post_obj is ens and conn.learning_rule is not None for conn in network.all_connections
+    )
