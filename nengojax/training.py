@@ -49,6 +49,7 @@ __all__ = [
     "make_eval_fn",
     "make_loss_fn",
     "make_predict_fn",
+    "make_train_epoch",
     "make_train_step",
     "minibatch_indices",
     "split_params",
@@ -379,6 +380,50 @@ def make_train_step(
         return trainable, opt_state, value, aux
 
     return jit_training(train_step) if jit else train_step
+
+
+def make_train_epoch(
+    compiled,
+    optimizer,
+    loss,
+    loss_weights=None,
+    mode: str = "rate",
+    remat: bool = False,
+    metrics=None,
+    stateful: bool = False,
+    jit: bool = True,
+    **jit_kwargs,
+) -> Callable:
+    """Build ``train_batches(trainable, frozen, opt_state, state, xs, ys)``.
+
+    `make_train_step` over a stack of minibatches, in one ``lax.scan``: ``xs``
+    and ``ys`` have a leading axis of minibatches, ``(n_batches, minibatch,
+    n_steps, ...)``. Every minibatch starts from ``state``, or with
+    ``stateful`` from the state the previous one ended in. The result equals a
+    Python loop over ``train_step`` (what ``Simulator.fit`` runs, a chunk of an
+    epoch at a time).
+
+    Returns
+    -------
+    callable
+        ``(...) -> ((trainable, opt_state, state), (losses, per_probe, metrics))``
+        with one loss value per minibatch.
+    """
+    step = make_train_step(
+        compiled, optimizer, loss, loss_weights, mode=mode, remat=remat, metrics=metrics, jit=False
+    )
+
+    def train_batches(trainable, frozen, opt_state, state, xs, ys):
+        def body(carry, xy):
+            trainable, opt_state, state = carry
+            trainable, opt_state, value, aux = step(trainable, frozen, opt_state, state, *xy)
+            if stateful:
+                state = aux["state"]
+            return (trainable, opt_state, state), (value, aux["losses"], aux["metrics"])
+
+        return jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
+
+    return jit_training(train_batches, **jit_kwargs) if jit else train_batches
 
 
 def make_eval_fn(

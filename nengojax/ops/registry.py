@@ -63,6 +63,10 @@ class Registry:
         self._entries[key] = fn
         return fn
 
+    def unregister(self, cls: type, platform: str | None = None) -> None:
+        """Remove the entry of ``cls`` (on ``platform``), if any."""
+        self._entries.pop((cls, platform), None)
+
     def lookup(self, cls: type, platform: str | None = None) -> Callable | None:
         """The entry serving ``cls`` on ``platform``, or None."""
         for c in cls.__mro__:

@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.exceptions import SimulationError, ValidationError
@@ -175,10 +174,15 @@ class Trainer:
     # --- fit -------------------------------------------------------------------------------
 
     def _epoch_fn(self, spec: TrainSpec, mode: str, remat: bool, stateful: bool):
-        """A jitted run of several minibatch steps (a scan over minibatches)."""
+        """The jitted `nengojax.training.make_train_epoch` for these settings."""
         key = ("epoch", mode, remat, stateful)
         if key not in spec.fns:
-            step = training.make_train_step(
+            kwargs = {}
+            mesh = self.sim.placement.mesh
+            if mesh is not None:  # params replicated, state and data split on the batch
+                rep, bat = replicated(mesh), batch_sharding(mesh)
+                kwargs["out_shardings"] = ((rep, rep, bat), rep)
+            spec.fns[key] = training.make_train_epoch(
                 self.sim.compiled,
                 spec.optimizer,
                 spec.loss,
@@ -186,27 +190,9 @@ class Trainer:
                 mode=mode,
                 remat=remat,
                 metrics=spec.metrics,
-                jit=False,
+                stateful=stateful,
+                **kwargs,
             )
-
-            def run_batches(trainable, frozen, opt_state, state, xs, ys):
-                def body(carry, xy):
-                    trainable, opt_state, state = carry
-                    trainable, opt_state, value, aux = step(
-                        trainable, frozen, opt_state, state, *xy
-                    )
-                    if stateful:
-                        state = aux["state"]
-                    return (trainable, opt_state, state), (value, aux["losses"], aux["metrics"])
-
-                return jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
-
-            kwargs = {}
-            mesh = self.sim.placement.mesh
-            if mesh is not None:  # params replicated, state and data split on the batch
-                rep, bat = replicated(mesh), batch_sharding(mesh)
-                kwargs["out_shardings"] = ((rep, rep, bat), rep)
-            spec.fns[key] = training.jit_training(run_batches, **kwargs)
         return spec.fns[key]
 
     def fit(
