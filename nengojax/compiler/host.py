@@ -87,20 +87,32 @@ def _is_numeric(y) -> bool:
 class HostStream:
     """The host sources of one simulation stream (one minibatch item and seed).
 
-    Values are generated in step order and kept from the earliest step asked
-    for last time on, so asking again for those steps gives the same values and
-    each function is called once per step. Asking for steps already dropped
-    starts that source over from step 0 (same values: nengo's streams are
-    deterministic given the seed).
+    Values are made step by step, and within a step source by source in step
+    order, as ``nengo.Simulator`` calls them: a function with side effects (a
+    shared random generator, a vocabulary that grows when a name is first
+    parsed) sees the same sequence of calls. They are kept from the earliest
+    step asked for last time on, so asking again for those steps gives the
+    same values and each function is called once per step. Asking for steps
+    already dropped starts the stream over from step 0 (the same values for
+    nengo's own processes: their streams are deterministic given the seed).
+
+    Parameters
+    ----------
+    sources : list of HostSource
+        The sources of this stream, in step order.
+    step_order : list
+        All operators in step order (every `.SimProcess` draws its generator
+        from the stream's seed in this order, as nengo does).
+    dt : float
+        The time step.
+    seed : int
+        The seed of this stream.
     """
 
     def __init__(self, sources, step_order, dt, seed):
         self.dt = dt
-        self._sources = {s.key: s for s in sources}
+        self.sources = list(sources)
         self._factories = {}
-        self._steps = {}
-        self._tables: dict[str, list] = {}
-        self._offsets: dict[str, int] = {}
         rng = np.random.RandomState(seed)
         by_op = {id(s.op): s for s in sources}
         for op in step_order:
@@ -114,8 +126,7 @@ class HostStream:
         for src in sources:
             if isinstance(src.op, SimPyFunc):
                 self._factories[src.key] = lambda fn=src.op.fn: fn
-        for key in self._sources:
-            self._restart(key)
+        self._restart()
 
     def _process_factory(self, op, rng_state):
         def make():
@@ -128,10 +139,11 @@ class HostStream:
 
         return make
 
-    def _restart(self, key):
-        self._steps[key] = self._factories[key]()
-        self._tables[key] = []
-        self._offsets[key] = 0
+    def _restart(self):
+        self._steps = {key: make() for key, make in self._factories.items()}
+        self._tables: dict[str, list] = {src.key: [] for src in self.sources}
+        self._offset = 0  # absolute step of the first row kept
+        self._done = 0  # steps computed so far
 
     def _raw(self, src, t):
         fn = self._steps[src.key]
@@ -142,6 +154,35 @@ class HostStream:
             return y.copy() if isinstance(y, np.ndarray) else y
         # copy: some steps return a view of their own state, mutated next step
         return np.array(fn(t), dtype=np.float64).reshape(src.shape)
+
+    def _advance(self, start: int, stop: int, skip) -> None:
+        """Compute every source (but ``skip``) up to absolute step ``stop``.
+
+        Steps before ``start`` (skipped by an earlier run, e.g. given as data)
+        are caught up for processes, whose state moves on every step, but Node
+        functions are not called for them: nobody reads those values.
+        """
+        new = {src.key: [] for src in self.sources}
+        try:
+            while self._done < stop:
+                t = (self._done + 1) * self.dt
+                gap = self._done < start
+                for src in self.sources:
+                    unused = src.key in skip or gap and isinstance(src.op, SimPyFunc)
+                    new[src.key].append(None if unused else self._raw(src, t))
+                self._done += 1
+        except BaseException:
+            self._restart()  # a function failed mid-step: start over on the next run
+            raise
+        for src in self.sources:
+            rows = new[src.key]
+            done = [r for r in rows if r is not None]
+            if done and len(done) == len(rows):
+                rows = self._checked(src, rows)
+            elif done:
+                checked = iter(self._checked(src, done))
+                rows = [None if r is None else next(checked) for r in rows]
+            self._tables[src.key].extend(rows)
 
     def _checked(self, src, raw: list) -> list:
         """Validate a batch of raw outputs; fast when they are all fine."""
@@ -157,34 +198,30 @@ class HostStream:
             return list(arr.reshape((len(raw), *src.shape)))
         return [check_pyfunc_output(src.op, y, src.shape) for y in raw]
 
-    def values(self, key: str, start: int, n_steps: int) -> np.ndarray:
-        """Values of source ``key`` for absolute steps ``start .. start+n_steps``."""
-        src = self._sources[key]
-        if start < self._offsets[key]:
-            self._restart(key)
-        table = self._tables[key]
-        # drop what lies before ``start``: runs move forward
-        drop = start - self._offsets[key]
-        if drop > 0:
-            keep = min(drop, len(table))
-            del table[:keep]
-            self._offsets[key] += keep
-        offset = self._offsets[key]
-        raw = []
-        while offset + len(table) + len(raw) < start + n_steps:
-            t = (offset + len(table) + len(raw) + 1) * self.dt
-            value = self._raw(src, t)
-            if offset + len(table) < start:  # catching up to ``start``
-                self._checked(src, [value])
-                self._offsets[key] += 1
-                offset += 1
+    def values(self, start: int, n_steps: int, skip=()) -> dict:
+        """Values of every source (but ``skip``) for absolute steps
+        ``start .. start+n_steps``, each ``(n_steps, *shape)``."""
+        if start < self._offset or any(
+            v is None
+            for src in self.sources
+            if src.key not in skip
+            for v in self._tables[src.key][start - self._offset : start - self._offset + n_steps]
+        ):
+            self._restart()
+        drop = min(start - self._offset, self._done - self._offset)
+        if drop > 0:  # runs move forward: forget what lies before ``start``
+            for table in self._tables.values():
+                del table[:drop]
+            self._offset += drop
+        self._advance(start, start + n_steps, skip)
+        lo = start - self._offset
+        out = {}
+        for src in self.sources:
+            if src.key in skip:
                 continue
-            raw.append(value)
-        table.extend(self._checked(src, raw))
-        if n_steps == 0:
-            return np.zeros((0, *src.shape))
-        lo = start - offset
-        return np.stack(table[lo : lo + n_steps])
+            rows = self._tables[src.key][lo : lo + n_steps]
+            out[src.key] = np.stack(rows) if rows else np.zeros((0, *src.shape))
+        return out
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -198,13 +235,15 @@ def stream_seed(seed: int, stream: int) -> int:
 class HostValues:
     """The values of all host sources of a program, for any seed and stream.
 
-    One `HostStream` per ``(seed, stream)`` pair, made on first use; shared
-    sources (Node functions, called once per step) come from stream 0.
+    One `HostStream` per ``(seed, item)``: item 0 computes every source (Node
+    functions are shared by the items of a minibatch, called once per step,
+    interleaved with the processes as in nengo), other items their own random
+    processes only.
 
     Parameters
     ----------
     sources : list of HostSource
-        The host sources.
+        The host sources, in step order.
     step_order : list
         The operators in step order.
     dt : float
@@ -220,11 +259,13 @@ class HostValues:
         self.float_dtype = np.dtype(float_dtype)
         self._streams: dict[tuple, HostStream] = {}
 
-    def _stream(self, seed: int, stream: int) -> HostStream:
-        key = (int(seed), int(stream))
+    def _stream(self, seed: int, stream: int, shared: bool) -> HostStream:
+        """The stream of item ``stream``, with the shared sources if ``shared``."""
+        key = (int(seed), int(stream), shared)
         if key not in self._streams:
+            sources = self.sources if shared else [s for s in self.sources if s.per_item]
             self._streams[key] = HostStream(
-                self.sources, self.step_order, self.dt, stream_seed(seed, stream)
+                sources, self.step_order, self.dt, stream_seed(seed, stream)
             )
         return self._streams[key]
 
@@ -240,23 +281,32 @@ class HostValues:
         per-item sources (random processes) ``(len(streams), n_steps, *shape)``,
         or ``(n_steps, *shape)`` when ``streams`` is an int. ``seed`` is one seed
         or one per item (stacked states of different seeds). Sources whose key
-        is in ``skip`` (replaced by run-time data) are not computed.
+        is in ``skip`` (replaced by run-time data, or called live during the
+        run) are not computed.
         """
+        skip = frozenset(skip)
         single = np.ndim(streams) == 0
         streams = [int(streams)] if single else [int(s) for s in np.ravel(streams)]
         seeds = np.broadcast_to(np.ravel(seed), (len(streams),)) if np.ndim(seed) else None
         seeds = [int(seed)] * len(streams) if seeds is None else [int(x) for x in seeds]
+        if not any(s.key not in skip for s in self.sources):
+            return {}
+        first = streams[0] == 0
+        shared = self._stream(seeds[0], streams[0] if first else 0, True)
+        shared = shared.values(start, n_steps, skip)
+        per_item = [
+            shared
+            if i == 0 and first
+            else self._stream(sd, st, False).values(start, n_steps, skip)
+            for i, (sd, st) in enumerate(zip(seeds, streams, strict=True))
+        ]
         out = {}
         for src in self.sources:
             if src.key in skip:
                 continue
             if src.per_item:
-                vals = [
-                    self._stream(sd, st).values(src.key, start, n_steps)
-                    for sd, st in zip(seeds, streams, strict=True)
-                ]
-                arr = vals[0] if single else np.stack(vals)
+                arr = per_item[0][src.key] if single else np.stack([v[src.key] for v in per_item])
             else:
-                arr = self._stream(seeds[0], 0).values(src.key, start, n_steps)
+                arr = shared[src.key]
             out[src.key] = arr.astype(self.float_dtype)
         return out

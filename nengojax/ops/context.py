@@ -20,11 +20,13 @@ PRECISIONS = {
 
 
 class CallbackErrors:
-    """Holds the exception of a failed host callback until the caller re-raises it
-    (JAX wraps exceptions raised inside callbacks)."""
+    """Shared by the contexts of one compiled network: the exception of a failed
+    host callback, held until the caller re-raises it (JAX wraps exceptions
+    raised inside callbacks), and the host paths already warned about."""
 
     def __init__(self):
         self.error: BaseException | None = None
+        self.warned: set = set()
 
     def pop(self) -> BaseException | None:
         """The held exception (then forgotten), or None."""
@@ -54,6 +56,10 @@ class LoweringContext:
         Smoothing of the LIF rate counterpart in training modes.
     errors : CallbackErrors, optional
         Where host callbacks leave their exceptions.
+    live_python : bool
+        User Python runs during each step (some operator calls the host every
+        step), so user functions of time must run in the step too, in step
+        order, instead of ahead of the run (see `nengojax.ops.hostcall`).
 
     Attributes
     ----------
@@ -73,6 +79,7 @@ class LoweringContext:
         platform: str | None = None,
         lif_smoothing: float | None = None,
         errors: CallbackErrors | None = None,
+        live_python: bool = False,
     ):
         if neuron_mode not in MODES:
             raise ValueError(f"neuron_mode must be one of {MODES} (got {neuron_mode!r})")
@@ -83,6 +90,9 @@ class LoweringContext:
         self.platform = platform or jax.default_backend()
         self.lif_smoothing = lif_smoothing
         self.errors = errors if errors is not None else CallbackErrors()
+        self.live_python = live_python
+        self.uses_host_calls = False  # set by `host_call`
+        self.live_keys: set[str] = set()  # host sources called in the step instead
         self.layout = program.layout
         self.dt = program.dt
         self.model = program.model
@@ -111,11 +121,9 @@ class LoweringContext:
         """NumPy seed for host-side randomness of minibatch item ``stream``."""
         return stream_seed(self.program.seed, stream)
 
-    def warn_host(self, obj, what: str) -> None:
-        """Warn that ``obj`` runs on the host every step."""
-        warnings.warn(
-            f"{obj} ({what}) has no JAX lowering; it runs through a host callback "
-            "every time step (slow, and not differentiable)",
-            UserWarning,
-            stacklevel=3,
-        )
+    def warn_once(self, key, message: str) -> None:
+        """Warn ``message`` once per compiled network and ``key``."""
+        if key in self.errors.warned:
+            return
+        self.errors.warned.add(key)
+        warnings.warn(message, UserWarning, stacklevel=4)

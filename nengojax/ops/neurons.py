@@ -50,11 +50,10 @@ from .registry import (
 def _host_neuron_step(op, ctx):
     """Run the neuron type's own NumPy ``step`` through a host callback."""
     neurons = op.neurons
-    warnings.warn(
+    warning = (
+        op,
         f"{type(neurons).__name__} has no JAX implementation in nengojax; its NumPy "
         "step runs on the host every time step (slow, and not differentiable)",
-        UserWarning,
-        stacklevel=2,
     )
     names = list(op.state)
     dtype = ctx.float_dtype
@@ -81,7 +80,7 @@ def _host_neuron_step(op, ctx):
     def make_rng(stream):
         return np.random.RandomState(ctx.seed_for_stream(stream))
 
-    call = host_call(ctx, host, result_shape, per_stream=make_rng)
+    call = host_call(ctx, host, result_shape, per_stream=make_rng, warning=warning)
 
     def apply(env):
         res = call(env, env.read(op.J), *[env.read(op.state[n]) for n in names])

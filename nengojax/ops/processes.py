@@ -87,7 +87,11 @@ def lower_merged_linear_filter(op, ctx):
 
 def lower_host_process(op, ctx):
     """A process with input but no JAX lowering: its NumPy step on the host."""
-    ctx.warn_host(op.process, "process")
+    warning = (
+        op,
+        f"{op.process} (process) has no JAX lowering; it runs through a host callback "
+        "every time step (slow, and not differentiable)",
+    )
     out_shape = tuple(op.output.shape)
     dtype = ctx.float_dtype
     dt = ctx.dt
@@ -101,7 +105,9 @@ def lower_host_process(op, ctx):
         y = process_step(step * dt, np.array(x, dtype=np.float64))
         return np.asarray(y, dtype=dtype).reshape(out_shape)
 
-    call = host_call(ctx, host, jax.ShapeDtypeStruct(out_shape, dtype), per_stream=make)
+    call = host_call(
+        ctx, host, jax.ShapeDtypeStruct(out_shape, dtype), per_stream=make, warning=warning
+    )
 
     def apply(env):
         env.write(op.output, call(env, env.read(op.input)), op.mode)

@@ -1,9 +1,14 @@
 """Lowering of `.SimPyFunc` (Node functions).
 
-Functions of time only are host sources (computed ahead of the step, see
-`nengojax.compiler.host`). Functions of an input signal run every step through a
-host callback (`.host_call`): correct, but slow; the documented path for
-arbitrary Python code.
+Functions of time only are host sources: computed ahead of the run, step by
+step in step order (see `nengojax.compiler.host`), which no user can tell
+apart from nengo's calls as long as no other user Python runs during the run.
+Functions of an input signal run every step through a host callback
+(`.host_call`): correct, but slow; the documented path for arbitrary Python
+code. When the network has such a callback, user functions of time run in the
+step too (``ctx.live_python``), so that every user function is called in
+nengo's order: a sensor Node reading an environment that a motor Node changes
+sees the change of the step before, as in nengo.
 """
 
 from __future__ import annotations
@@ -17,15 +22,31 @@ from .hostcall import host_call
 from .registry import register_lowering
 
 
+def is_users(fn) -> bool:
+    """Whether ``fn`` is user code (not a function of nengo's own)."""
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    return not (module == "nengo" or module.startswith("nengo."))
+
+
 @register_lowering(SimPyFunc)
 def lower_sim_py_func(op, ctx):
-    if is_host_source(op):
+    if is_host_source(op) and not (ctx.live_python and is_users(op.fn)):
         key = ctx.host_key(op)
 
         def apply(env):
             env.set(op.output, env.host[key])
 
         return apply
+    if is_host_source(op):
+        ctx.live_keys.add(ctx.host_key(op))
+        warning = None
+    else:
+        warning = (
+            op,
+            f"{op.fn!r} (the function of a Node taking input, {op}) runs on the host "
+            "every time step through a callback (slow, and not differentiable); user "
+            "functions of time then run in the step too, in nengo's order",
+        )
 
     dtype = ctx.float_dtype
     out_shape = tuple(op.output.shape) if op.output is not None else (0,)
@@ -39,7 +60,7 @@ def lower_sim_py_func(op, ctx):
             return np.zeros(out_shape, dtype=dtype)
         return np.asarray(check_pyfunc_output(op, y, out_shape), dtype=dtype)
 
-    call = host_call(ctx, host, jax.ShapeDtypeStruct(out_shape, dtype))
+    call = host_call(ctx, host, jax.ShapeDtypeStruct(out_shape, dtype), warning=warning)
 
     def apply(env):
         x = env.read(op.x) if op.x is not None else np.zeros(0, dtype)

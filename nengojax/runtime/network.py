@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import nengo
 import numpy as np
 from nengo.builder import Model
+from nengo.builder.operator import SimPyFunc
 from nengo.exceptions import ValidationError
 
 from .. import ops  # noqa: F401  (registers the lowerings)
@@ -14,6 +15,7 @@ from ..compiler.host import HostValues
 from ..compiler.program import Program
 from ..config import get_setting
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
+from ..ops.pyfunc import is_users
 from ..ops.step import StepFunction
 from .host import host_axes, host_inputs
 from .params import ParamPacker
@@ -61,7 +63,17 @@ class CompiledNetwork:
         )
         self.errors = CallbackErrors()
         self._steps: dict[str, StepFunction] = {}
-        self.step_function("simulate")  # lowering errors surface at compile time
+        self.live_python = False
+        # lowering errors surface at compile time; if some operator calls the
+        # host every step, user functions of time must be called in the step too
+        user_time_functions = any(
+            isinstance(s.op, SimPyFunc) and is_users(s.op.fn) for s in program.host_sources
+        )
+        if self.step_function("simulate").ctx.uses_host_calls and user_time_functions:
+            self.live_python = True
+            self._steps.clear()
+            self.step_function("simulate")
+        self.live_keys = frozenset(self._steps["simulate"].ctx.live_keys)
         self.packer = ParamPacker(program)
         self.host = HostValues(
             program.host_sources, program.step_order, program.dt, program.float_dtype
@@ -157,6 +169,7 @@ class CompiledNetwork:
                 precision=self.precision,
                 lif_smoothing=get_setting(self.program.toplevel, "lif_smoothing", None),
                 errors=self.errors,
+                live_python=self.live_python,
             )
             self._steps[mode] = StepFunction(self.program, ctx)
         return self._steps[mode]
@@ -188,7 +201,9 @@ class CompiledNetwork:
 
     def host_inputs(self, state, n_steps: int, skip=(), pad_to=None) -> dict:
         """Host values for a run of ``n_steps`` from ``state`` (see
-        `nengojax.runtime.host.host_inputs`)."""
+        `nengojax.runtime.host.host_inputs`); sources called in the step
+        (`live_keys`) and those in ``skip`` are not computed."""
+        skip = self.live_keys.union(skip)
         return host_inputs(self.program, self.host, state, n_steps, skip, pad_to)
 
     # --- running ---------------------------------------------------------------------------
@@ -293,11 +308,10 @@ class CompiledNetwork:
         inputs = self.check_inputs(inputs, n_steps, batch_size(state))
         self.step_function(mode)
         if host is None:
-            skip = inputs.keys()
             if n_active is None:
-                host = self.host_inputs(state, n_steps, skip)
+                host = self.host_inputs(state, n_steps, inputs.keys())
             else:
-                host = self.host_inputs(state, int(n_active), skip, pad_to=n_steps)
+                host = self.host_inputs(state, int(n_active), inputs.keys(), pad_to=n_steps)
         kwargs = dict(n_steps=n_steps, mode=mode, remat=remat)
         consts = self.packer.consts
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):

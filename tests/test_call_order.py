@@ -1,0 +1,128 @@
+"""User Python is called as nengo calls it: once per step, in step order.
+
+Three models whose answers depend on that order (issue: silently wrong answers
+when user code has side effects), each against nengo.Simulator.
+"""
+
+from __future__ import annotations
+
+import nengo
+import numpy as np
+import pytest
+
+import nengojax
+
+
+def _run(sim_cls, make, steps, **kwargs):
+    net, probes, extra = make()
+    with sim_cls(net, progress_bar=False, **kwargs) as sim:
+        for n in steps:
+            sim.run_steps(n)
+        return {k: np.array(sim.data[p]) for k, p in probes.items()}, extra
+
+
+def shared_rng():
+    rng = np.random.RandomState(3)
+    with nengo.Network(seed=1) as net:
+        a = nengo.Node(lambda t: rng.uniform(-1, 1, size=2))
+        b = nengo.Node(lambda t: rng.uniform(-1, 1))
+        ens = nengo.Ensemble(20, 3)
+        nengo.Connection(a, ens[:2])
+        nengo.Connection(b, ens[2])
+        probes = {"a": nengo.Probe(a), "b": nengo.Probe(b), "ens": nengo.Probe(ens, synapse=0.01)}
+    return net, probes, None
+
+
+def growing_vocabulary():
+    """Two inputs that create their vectors the first time a name is seen, from
+    one generator (as nengo_spa vocabularies do)."""
+    rng = np.random.RandomState(5)
+    vocab = {}
+    order = []
+
+    def vector(name):
+        if name not in vocab:
+            vocab[name] = rng.standard_normal(4)
+            order.append(name)
+        return vocab[name]
+
+    with nengo.Network(seed=2) as net:
+        colour = nengo.Node(lambda t: vector("RED" if t < 0.02 else "BLUE"))
+        shape = nengo.Node(lambda t: vector("CIRCLE" if t < 0.02 else "SQUARE"))
+        ens = nengo.Ensemble(50, 4)
+        nengo.Connection(colour, ens)
+        nengo.Connection(shape, ens, transform=-1)
+        probes = {
+            "colour": nengo.Probe(colour),
+            "shape": nengo.Probe(shape),
+            "ens": nengo.Probe(ens, synapse=0.01),
+        }
+    return net, probes, order
+
+
+class PointRobot:
+    """A point on a line that a motor command moves (an environment in Python)."""
+
+    def __init__(self):
+        self.x = 1.5
+
+    def sense(self, t):
+        return self.x
+
+    def act(self, t, u):
+        self.x += 0.001 * float(u[0]) * 20
+
+
+def closed_loop():
+    robot = PointRobot()
+    with nengo.Network(seed=3) as net:
+        sensor = nengo.Node(robot.sense)
+        motor = nengo.Node(robot.act, size_in=1, size_out=0)
+        ens = nengo.Ensemble(100, 1, radius=2)
+        nengo.Connection(sensor, ens)
+        nengo.Connection(ens, motor, function=lambda x: 0.5 - x, synapse=0.01)
+        probes = {"sensor": nengo.Probe(sensor), "ens": nengo.Probe(ens, synapse=0.02)}
+    return net, probes, robot
+
+
+def test_shared_rng_is_drawn_in_step_order():
+    ref, _ = _run(nengo.Simulator, shared_rng, [30, 20])
+    out, _ = _run(nengojax.Simulator, shared_rng, [30, 20])
+    np.testing.assert_allclose(out["a"], ref["a"], rtol=1e-6)
+    np.testing.assert_allclose(out["b"], ref["b"], rtol=1e-6)
+    np.testing.assert_allclose(out["ens"], ref["ens"], atol=2e-3)
+
+
+def test_vocabulary_grows_in_nengos_order():
+    ref, ref_order = _run(nengo.Simulator, growing_vocabulary, [40])
+    out, order = _run(nengojax.Simulator, growing_vocabulary, [40])
+    assert order == ref_order == ["RED", "CIRCLE", "BLUE", "SQUARE"]
+    np.testing.assert_allclose(out["colour"], ref["colour"], rtol=1e-6)
+    np.testing.assert_allclose(out["shape"], ref["shape"], rtol=1e-6)
+    np.testing.assert_allclose(out["ens"], ref["ens"], atol=5e-3)
+
+
+@pytest.mark.parametrize("steps", [[1000], [1] * 50 + [950]], ids=["run", "step_then_run"])
+def test_closed_loop_through_python(steps):
+    ref, ref_robot = _run(nengo.Simulator, closed_loop, steps)
+    with pytest.warns(UserWarning, match="runs on the host every time step"):
+        out, robot = _run(nengojax.Simulator, closed_loop, steps)
+    # the controller sees its own effect: the robot ends near the target 0.5
+    assert abs(ref_robot.x - 0.5) < 0.1
+    assert abs(robot.x - ref_robot.x) < 5e-3
+    np.testing.assert_allclose(out["sensor"], ref["sensor"], atol=5e-3)
+    np.testing.assert_allclose(out["ens"], ref["ens"], atol=5e-3)
+
+
+def test_data_replaces_a_node_function_without_calling_it():
+    calls = []
+    with nengo.Network(seed=4) as net:
+        inp = nengo.Node(lambda t: calls.append(t) or np.sin(t))
+        p = nengo.Probe(inp)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        n_before = len(calls)
+        sim.run_steps(10, data={inp: np.ones((1, 10, 1))})
+        assert len(calls) == n_before  # data given: the function is not called
+        np.testing.assert_array_equal(sim.data[p], np.ones((10, 1)))
+        sim.run_steps(5)
+        assert len(calls) == n_before + 5  # the next steps call it, once each
