@@ -11,7 +11,7 @@ only the ones below it): `compiler` (nengo's built model -> a static
 the runtime) and `simulator` (nengo's API, with its training part).
 """
 
-from . import callbacks, distributed, losses, neurons, sharding, training
+from . import cache, callbacks, distributed, losses, neurons, sharding, training
 from .config import configure_settings
 from .jax_node import JaxNode, Layer, SimJaxNode
 from .ops.context import LoweringContext
@@ -21,7 +21,10 @@ from .simulator import Simulator
 
 __version__ = "0.1.0"
 
+cache.enable_default_cache()
+
 __all__ = [
+    "cache",
     "callbacks",
     "configure_settings",
     "distributed",

@@ -268,18 +268,18 @@ def trainable_keys(compiled, network=None) -> list[str]:
         if isinstance(obj, nengo.Ensemble):
             value, source = setting(obj)
             ens_on = value is not False
-            enc = compiled.key(obj, "encoders")
+            enc = compiled.program.key(obj, "encoders")
             if ens_on and enc in params:
                 out.add(enc)
             elif value and source == "instance" and enc not in params:
                 _warn_state(obj, "encoders")
             nvalue = _neurons_setting(network, obj.neurons, chains) if network else None
-            bias = compiled.key(obj.neurons, "bias")
+            bias = compiled.program.key(obj.neurons, "bias")
             if (ens_on if nvalue is None else nvalue) and bias in params:
                 out.add(bias)
         elif isinstance(obj, nengo.Connection):
             value, source = setting(obj)
-            w = compiled.key(obj, "weights")
+            w = compiled.program.key(obj, "weights")
             if value is not False and w in params:
                 out.add(w)
             elif value and source == "instance" and obj.learning_rule is not None:
@@ -288,7 +288,7 @@ def trainable_keys(compiled, network=None) -> list[str]:
             value, _ = setting(obj)
             if value is False:
                 continue
-            base = compiled.key(obj, "params")
+            base = compiled.program.key(obj, "params")
             out.update(k for k in params if k == base or k.startswith(base + "/"))
     return sorted(out)
 

@@ -30,6 +30,7 @@ LAYERS = {
     "neurons": 0,
     "jax_node": 0,
     "callbacks": 0,
+    "cache": 0,
     "distributed": 0,
     "compiler": 1,
     "ops": 2,

@@ -1,23 +1,9 @@
-"""Lowering of `.SimNeurons`: one pure JAX step per neuron type.
+"""Lowering of `.SimNeurons`: the registered JAX step of each neuron type.
 
-A neuron step is registered per `nengo.neurons.NeuronType` subclass with
-`register_neuron_step`:
-
-.. code-block:: python
-
-    @register_neuron_step(MyNeuron)
-    def my_neuron_step(neuron_type, dt, J, state, rng):
-        ...
-        return output, new_state
-
-``state`` maps the neuron type's state names (``"voltage"``, ...) to arrays;
-``rng`` is a JAX PRNG key (used by stochastic types). Neuron types with no
-registered step run their own NumPy ``step`` on the host (with a warning).
-
-All of nengo's built-in neuron types have JAX steps here, computing what their
-NumPy ``step`` computes, element for element, in the dtype of ``J``. Rate
-types keep finite values and gradients for every ``J`` (e.g. ``LIFRate`` at
-``J <= 1``), so they can be trained through.
+Steps are registered per `nengo.neurons.NeuronType` with
+`nengojax.register_neuron_step` (nengo's own types and nengojax's are in
+`nengojax.ops.neuron_steps`). Neuron types with no registered step run their
+own NumPy ``step`` on the host (with a warning).
 
 Training modes (``ctx.neuron_mode``): in ``"rate"`` mode a spiking type runs
 the step of its rate counterpart (`rate_counterpart`; extend with
@@ -226,7 +212,7 @@ def _rate_fn(op, ctx, mode):
         )
         warnings.warn(
             f"{type(nt).__name__} neurons stay spiking in {mode!r} mode: {why} "
-            "(see nengojax.ops.neurons.register_rate_counterpart); their spikes "
+            "(see nengojax.register_rate_counterpart); their spikes "
             "have zero gradient",
             UserWarning,
             stacklevel=2,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 import nengo
@@ -89,6 +91,7 @@ class CompiledNetwork:
         }
         static = ("n_steps", "mode", "remat")
         self._run_jit = jax.jit(self._run_with_params, static_argnames=static)
+        self._checked_params = None
         self._run_packed_jit = jax.jit(self._run_packed, static_argnames=static)
 
     # --- what was built --------------------------------------------------------------
@@ -150,8 +153,34 @@ class CompiledNetwork:
 
     def key(self, obj, attr: str | None = None) -> str:
         """Name of ``obj`` (a Probe, a Node) in probes/inputs, or of its parameter
-        ``attr`` in params (``model.key(ens.neurons, "bias")``)."""
-        return self.program.key(obj, attr)
+        ``attr`` in params (``model.key(ens.neurons, "bias")``).
+
+        ``key(ens, "bias")`` is the bias of ``ens.neurons``, as
+        ``sim.data[ens].bias``. An ``attr`` that names no param raises a
+        `nengo.exceptions.ValidationError` saying why.
+        """
+        program = self.program
+        if attr is None:
+            return program.key(obj)
+        key = program.key(obj, attr)
+        if key in program.params:
+            return key
+        if attr == "bias" and isinstance(obj, nengo.Ensemble):
+            alt = program.key(obj.neurons, "bias")
+            if alt in program.params:
+                return alt
+        prefix = program.key(obj) + "."
+        mine = sorted(k[len(prefix) :] for k in program.params if k.startswith(prefix))
+        if attr == "gain" and isinstance(obj, (nengo.Ensemble, nengo.ensemble.Neurons)):
+            why = "the gain is not a param: nengo folds it into the scaled encoders"
+        elif program.model.sig.get(obj, {}).get(attr) is not None:
+            why = (
+                f"{attr!r} is simulation state (changed by a learning rule, or put in one "
+                "array with state by nengo's operator merger), not a param"
+            )
+        else:
+            why = f"it has no param {attr!r}"
+        raise ValidationError(f"{obj}: {why} (its params: {mine})", attr="attr", obj=obj)
 
     def step_function(self, mode: str = "simulate") -> StepFunction:
         """The lowered step for one neuron ``mode`` (made once per mode).
@@ -233,6 +262,70 @@ class CompiledNetwork:
             packed, consts, state, inputs, host, n_active, n_steps, mode, remat
         )
 
+    def check_params(self, params) -> None:
+        """Every param present, with its shape; no unknown key (a typo in a
+        sweep would otherwise change nothing). Raises `ValidationError`."""
+        if not isinstance(params, Mapping):
+            raise ValidationError(
+                f"params must be a dict (from init_params), got {type(params).__name__}",
+                attr="params",
+            )
+        ident = tuple((k, id(v)) for k, v in params.items())
+        if self._checked_params is not None and self._checked_params[0] == ident:
+            return
+        spec = self.program.params
+        unknown = sorted(set(params) - set(spec))
+        if unknown:
+            raise ValidationError(
+                f"params: unknown keys {unknown} (not params of this network; see "
+                "model.key(obj, attr))",
+                attr="params",
+            )
+        missing = sorted(set(spec) - set(params))
+        if missing:
+            raise ValidationError(f"params: missing keys {missing}", attr="params")
+        for key, p in spec.items():
+            shape = tuple(np.shape(params[key]))
+            if shape != tuple(np.shape(p.init)):
+                raise ValidationError(
+                    f"params[{key!r}]: expected shape {tuple(np.shape(p.init))}, got {shape}",
+                    attr="params",
+                )
+        if all(
+            isinstance(v, jax.Array) and not isinstance(v, jax.core.Tracer)
+            for v in params.values()
+        ):  # immutable arrays: the same ids are the same values (kept alive here)
+            self._checked_params = (ident, dict(params))
+
+    def check_state(self, state) -> None:
+        """``state`` comes from this network (`init_state` or a run of it)."""
+        try:
+            signals = state["signals"]
+            ok = {"signals", "rng", "stream", "seed"} <= set(state)
+        except (TypeError, KeyError):
+            ok = False
+        if not ok:
+            raise ValidationError(
+                "state must be a dict from init_state (or a run) of this network",
+                attr="state",
+            )
+        lead = tuple(np.shape(state["stream"]))
+        for b in self.program.layout.bases:
+            if b.kind != "state":
+                continue
+            got = tuple(np.shape(signals[b.key])) if b.key in signals else None
+            if got != lead + tuple(np.shape(b.init)):
+                raise ValidationError(
+                    f"state does not come from this network (signal {b.key!r} has shape "
+                    f"{got}, expected {lead + tuple(np.shape(b.init))}); use init_state",
+                    attr="state",
+                )
+        if len(signals) != len(self.program.layout.by_kind("state")):
+            raise ValidationError(
+                "state does not come from this network (other signals); use init_state",
+                attr="state",
+            )
+
     def check_inputs(self, inputs, n_steps: int, batch: int | None) -> dict:
         """``inputs`` as ``{node key: float array}``, checked against the input
         Nodes and the expected shape ``([batch,] n_steps, size_out)``."""
@@ -304,7 +397,13 @@ class CompiledNetwork:
             ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
             leading batch axis when ``state`` is batched.
         """
+        if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
+            raise ValidationError(
+                f"n_steps must be a non-negative integer (got {n_steps!r})", attr="n_steps"
+            )
         n_steps = int(n_steps)
+        self.check_params(params)
+        self.check_state(state)
         inputs = self.check_inputs(inputs, n_steps, batch_size(state))
         self.step_function(mode)
         if host is None:

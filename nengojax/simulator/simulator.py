@@ -12,7 +12,7 @@ from nengo.utils.progress import Progress, ProgressTracker
 
 from .. import distributed
 from ..runtime import CompiledNetwork
-from ..runtime.state import state_step
+from ..runtime.state import drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from . import checkpoint, freeze, gradcheck
 from .data import run_data
@@ -287,8 +287,8 @@ class Simulator:
 
         A state with a minibatch axis of one is accepted without a minibatch.
         """
-        if self.minibatch_size is None and np.ndim(state["stream"]) == 1:
-            state = jax.tree_util.tree_map(lambda v: v[0], state)
+        if self.minibatch_size is None and is_batched(state):
+            state = drop_batch_axis(state)
         self.state = state
         step = np.ravel(distributed.to_host(state_step(self.compiled.program, state)))[0]
         self._n_steps = int(step)
