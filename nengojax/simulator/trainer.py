@@ -157,7 +157,7 @@ class Trainer:
                 candidates.append((conn, conn, "weights"))
         missing = []
         for owner, obj, attr in candidates:
-            key = compiled.key(obj, attr)
+            key = compiled.program.key(obj, attr)
             if sig.get(obj, {}).get(attr) is None or key in params:
                 continue
             if resolve_trainable(network, owner, chains)[0] is not False:
