@@ -503,6 +503,8 @@ def main():
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
         "jax_backend": jax.default_backend(),
+        "devices": [f"{d.platform}:{d.device_kind}" for d in jax.devices()],
+        "matmul_precision": jax.config.jax_default_matmul_precision,
         "nengo": nengo.__version__,
         "numpy": np.__version__,
         "neuron_type": args.neuron_type,
