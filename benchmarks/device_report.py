@@ -19,31 +19,11 @@ import json
 import os
 import platform
 import subprocess
+import sys
 
-# the model of docs/performance.rst ("Expected GPU time per step")
-LAUNCH_S = (2e-6, 5e-6)
-HBM_BYTES_PER_S = 4.8e12  # H200
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def predicted_steps_per_s(kernels: float, bytes_per_step: float) -> tuple[float, float]:
-    """Steps/s from ``kernels x launch cost + bytes / bandwidth`` (slow, fast).
-
-    Parameters
-    ----------
-    kernels : float
-        Kernels launched per step (loop test included).
-    bytes_per_step : float
-        Params and state read plus state written per step.
-
-    Returns
-    -------
-    tuple of float
-        Predicted steps/s at the high and the low launch cost.
-    """
-    return tuple(
-        1.0 / (kernels * launch + bytes_per_step / HBM_BYTES_PER_S)
-        for launch in (LAUNCH_S[1], LAUNCH_S[0])
-    )
+from benchmarks.hlo import predict_steps_per_s  # noqa: E402
 
 
 def _load(path):
@@ -106,8 +86,8 @@ def kernel_table(bench: dict) -> list[str]:
         h1, hb = r["hlo"]["mb1"], r["hlo"][f"mb{batch}"]
         b1 = r["roofline"]["bytes_per_step"]
         bb = r.get("roofline_mb32", r["roofline"])["bytes_per_step"]
-        p1 = predicted_steps_per_s(h1["kernels"] + 1, b1)
-        pb = predicted_steps_per_s(hb["kernels"] + 1, bb)
+        p1 = predict_steps_per_s(h1["kernels"] + 1, b1)
+        pb = predict_steps_per_s(hb["kernels"] + 1, bb)
         m1 = r["nengojax_mb1"]["steps_per_s"]
         mb = r["nengojax_mb32"]["item_steps_per_s"] / batch
         lines.append(

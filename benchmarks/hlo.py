@@ -262,13 +262,112 @@ def kernel_budget(model, minibatch_size: int | None = None, n_steps: int = 100,
     return out
 
 
+def bytes_per_step(model, minibatch_size: int | None = None) -> int:
+    """Params and state read plus state written per step of ``model.run``.
+
+    Parameters
+    ----------
+    model : nengojax.CompiledNetwork
+        From ``nengojax.compile(net)``.
+    minibatch_size : int, optional
+        Passed to ``model.init_state``.
+
+    Returns
+    -------
+    int
+        ``params + 2 x state`` bytes (the step's minimum memory traffic when
+        nothing stays in cache between steps).
+    """
+    import jax
+
+    def nbytes(tree):
+        return int(sum(getattr(x, "nbytes", 0) for x in jax.tree_util.tree_leaves(tree)))
+
+    return nbytes(model.init_params()) + 2 * nbytes(model.init_state(minibatch_size))
+
+
+# the model of docs/performance.rst: t_step = kernels x launch + bytes / bandwidth
+H200_BANDWIDTH = 4.8e12
+LAUNCH_S = (5e-6, 2e-6)
+
+
+def predict_steps_per_s(kernels: float, nbytes: float, bandwidth: float = H200_BANDWIDTH):
+    """Steps/s the launch + bandwidth model predicts (at 5 us and at 2 us per launch).
+
+    Parameters
+    ----------
+    kernels : float
+        Kernels per step (the loop test included).
+    nbytes : float
+        Bytes that cross memory per step.
+    bandwidth : float
+        Memory bandwidth in bytes/s (default: H200 HBM, 4.8 TB/s).
+
+    Returns
+    -------
+    tuple of float
+        (slow, fast) steps/s.
+    """
+    return tuple(1.0 / (kernels * t + nbytes / bandwidth) for t in LAUNCH_S)
+
+
+KERNELS_NOTE = """
+Counts per step of the time scan (`benchmarks/hlo.py`: `jax.jit(lambda p, s:
+model.run(p, s, 100)).lower(params, state).compile().as_text()`, the while
+loop's body). *HLO ops*: every instruction in the body; *kernels*: fusions plus
+the ops XLA left unfused (copies, dots, dynamic-update-slices, custom-calls, ...),
+i.e. the launches a GPU would make, plus 1 for the loop test; *unoptimized*: ops
+in the body before XLA's passes (one per primitive; what a backend that fused
+nothing would launch). bytes/step = params + state read + state written.
+Predicted H200 steps/s = 1 / (kernels x 5..2 us + bytes / 4.8 TB/s)
+(docs/performance.rst).
+
+These are **CPU** counts (XLA's CPU pipeline, the only backend here): a proxy
+for a GPU's. XLA's GPU pipeline fuses differently (multi-output and
+reduction fusions, dots as cuBLAS/Triton calls that small dots on the CPU fuse
+into loops, short loops unrolled, copies of loop state elided or not), so GPU
+counts can differ in either direction; `bash benchmarks/device_check.sh`
+records the real GPU counts in results/gpu.md. The "after" column is for the core work on issue 14.
+"""
+
+
+def markdown(results: dict, info: dict) -> str:
+    """The kernels.md table from `main`'s results."""
+    lines = [
+        "# Kernel budget per step (issue 14)",
+        "",
+        f"Measured {info['date']} on JAX {info['jax']} ({info['backend']} backend), "
+        "networks of `benchmarks/networks.py` at their full sizes, LIF neurons.",
+        KERNELS_NOTE,
+        "| network | mb | HLO ops/step before | fusions/step before | kernels/step before "
+        "| unoptimized ops/step | bytes/step | predicted H200 steps/s | kernels/step after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, per_mb in results.items():
+        for mb, r in per_mb.items():
+            slow, fast = r["predicted_h200_steps_per_s"]
+            lines.append(
+                f"| {name} | {mb} | {r['instructions']:.0f} | {r['fusions']:.0f} | "
+                f"{r['kernels'] + r['condition_kernels']:.0f} | {r['unoptimized_ops']:.0f} | "
+                f"{r['bytes_per_step'] / 1e3:.1f} kB | {slow:,.0f}-{fast:,.0f} | |"
+            )
+    lines += ["", "Unfused kernels by kind (minibatch 1):", ""]
+    for name, per_mb in results.items():
+        r = next(iter(per_mb.values()))
+        kinds = ", ".join(f"{k} {v:.0f}" for k, v in r["by_kind"].items())
+        lines.append(f"- {name}: {kinds}")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     import argparse
+    import datetime
     import os
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.dirname(here))
+    import jax
     import nengo
 
     import nengojax
@@ -278,6 +377,7 @@ def main():
     parser.add_argument("--only", default=None)
     parser.add_argument("--minibatch", default="1,32")
     parser.add_argument("--json", default=None, help="write the counts here")
+    parser.add_argument("--markdown", default=None, help="write the kernels.md table here")
     args = parser.parse_args()
     nengo.rc.set("decoder_cache", "enabled", "False")
     names = args.only.split(",") if args.only else list(NETWORKS)
@@ -287,19 +387,32 @@ def main():
         model = nengojax.compile(net)
         results[name] = {}
         for mb in (int(m) for m in args.minibatch.split(",")):
-            res = kernel_budget(model, None if mb == 1 else mb)
-            res["unoptimized_ops"] = kernel_budget(model, None if mb == 1 else mb,
-                                                   unoptimized=True)["ops"]  # fmt: skip
+            batch = None if mb == 1 else mb
+            res = kernel_budget(model, batch)
+            res["unoptimized_ops"] = kernel_budget(model, batch, unoptimized=True)["ops"]
+            res["bytes_per_step"] = bytes_per_step(model, batch)
+            res["predicted_h200_steps_per_s"] = predict_steps_per_s(
+                res["kernels"] + res["condition_kernels"], res["bytes_per_step"]
+            )
             results[name][mb] = res
             print(
                 f"{name:16s} mb{mb:<3d} instr {res['instructions']:6.0f}  ops {res['ops']:5.0f}"
                 f"  fusions {res['fusions']:5.0f}  kernels {res['kernels']:5.0f}"
-                f"  unoptimized ops {res['unoptimized_ops']:6.0f}  {res['by_kind']}",
+                f"  unoptimized ops {res['unoptimized_ops']:6.0f}"
+                f"  bytes {res['bytes_per_step']:10d}  {res['by_kind']}",
                 flush=True,
             )
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+    }
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"info": info, "results": results}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results, info))
 
 
 if __name__ == "__main__":
