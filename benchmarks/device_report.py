@@ -71,7 +71,18 @@ def _device_lines():
 
 
 def kernel_table(bench: dict) -> list[str]:
-    """Markdown rows: per-step kernels and fusions, bytes, predicted and measured steps/s."""
+    """Markdown rows: per-step kernels and fusions, bytes, predicted and measured steps/s.
+
+    Parameters
+    ----------
+    bench : dict
+        The contents of ``bench_device.json`` (written by ``benchmarks/run.py``).
+
+    Returns
+    -------
+    list of str
+        The table's lines.
+    """
     info = bench["info"]
     batch = info["batch"]
     lines = [

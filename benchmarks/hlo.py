@@ -332,7 +332,21 @@ records the real GPU counts in results/gpu.md. The "after" column is for the cor
 
 
 def markdown(results: dict, info: dict) -> str:
-    """The kernels.md table from `main`'s results."""
+    """The kernels.md page from `main`'s results.
+
+    Parameters
+    ----------
+    results : dict
+        Network name -> minibatch size -> counts (`kernel_budget`, plus
+        ``unoptimized_ops``, ``bytes_per_step`` and ``predicted_h200_steps_per_s``).
+    info : dict
+        ``date``, ``jax`` and ``backend``.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
     lines = [
         "# Kernel budget per step (issue 14)",
         "",

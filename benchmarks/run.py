@@ -55,7 +55,7 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cache_sizes():
+def cache_sizes() -> dict[str, int]:
     """Data/unified cache sizes in bytes of CPU 0, by level (from Linux sysfs; {} elsewhere)."""
     import glob
 
@@ -76,7 +76,7 @@ def cache_sizes():
     return sizes
 
 
-def _stream_bandwidth(nbytes, repeats):
+def _stream_bandwidth(nbytes: int, repeats: int) -> float:
     """Read+write bandwidth (GB/s) of an in-place scale over ``nbytes``, looped on device."""
     import jax
     import jax.numpy as jnp
@@ -96,7 +96,7 @@ def _stream_bandwidth(nbytes, repeats):
     return 2 * x.nbytes * repeats / min(times) / 1e9
 
 
-def measure_machine():
+def measure_machine() -> dict:
     """Streaming bandwidth (GB/s) from memory and from each cache level, f32 matmul
     throughput (GFLOP/s) and the cache sizes of this machine.
 
@@ -131,7 +131,7 @@ def _tree_bytes(tree):
     return int(sum(getattr(x, "nbytes", 0) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def roofline(model, machine, minibatch_size=None):
+def roofline(model, machine: dict, minibatch_size: int | None = None) -> dict:
     """Bytes and flops per step of ``model.run``, and the time per step they bound.
 
     Each step reads every param and state byte and writes the state (``moved``
@@ -174,7 +174,7 @@ def roofline(model, machine, minibatch_size=None):
     }
 
 
-def kernel_counts(model, batch):
+def kernel_counts(model, batch: int) -> dict:
     """Per-step HLO instructions, fusions and kernels of the time scan at minibatch
     1 and ``batch`` (see ``hlo.py``)."""
     from benchmarks.hlo import kernel_budget
@@ -188,7 +188,9 @@ def kernel_counts(model, batch):
     return out
 
 
-def bench_one(name, neuron_type, quick, n_steps, seq_steps, batch, reps, machine):
+def bench_one(
+    name, neuron_type, quick, n_steps, seq_steps, batch, reps, machine, fit=True, cache=False
+):
     import jax
     import nengo
     import numpy as np
@@ -196,7 +198,7 @@ def bench_one(name, neuron_type, quick, n_steps, seq_steps, batch, reps, machine
     import nengojax
     from benchmarks.networks import NETWORKS
 
-    nengo.rc.set("decoder_cache", "enabled", "False")
+    nengo.rc.set("decoder_cache", "enabled", str(bool(cache)))
     nt = getattr(nengo, neuron_type)()
     kwargs = SIZES[name][1 if quick else 0]
     net, inp, probe = NETWORKS[name](nt, **kwargs)
@@ -269,7 +271,7 @@ def bench_one(name, neuron_type, quick, n_steps, seq_steps, batch, reps, machine
     }
 
     # --- training (fit), where available ---
-    if hasattr(nengojax.Simulator, "fit") and inp.size_out > 0:
+    if fit and hasattr(nengojax.Simulator, "fit") and inp.size_out > 0:
         try:
             out["fit"] = bench_fit(nengojax, net, inp, probe, batch, quick)
         except Exception as e:  # noqa: BLE001  (report, don't hide)
@@ -469,6 +471,13 @@ def main():
     parser.add_argument(
         "--tag", default=None, help="output name bench_TAG (default: quick or full)"
     )
+    parser.add_argument("--no-fit", action="store_true", help="skip the fit measurement")
+    parser.add_argument(
+        "--decoder-cache",
+        action="store_true",
+        help="let nengo cache decoder solves (nengojax's builds reuse the reference's; "
+        "build times then no longer compare)",
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--machine", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -481,7 +490,16 @@ def main():
     if args.one:  # child process: one network, JSON on stdout
         machine = json.loads(args.machine)
         res = bench_one(
-            args.one, args.neuron_type, quick, n_steps, seq_steps, batch, reps, machine
+            args.one,
+            args.neuron_type,
+            quick,
+            n_steps,
+            seq_steps,
+            batch,
+            reps,
+            machine,
+            fit=not args.no_fit,
+            cache=args.decoder_cache,
         )
         print("RESULT " + json.dumps(res))
         return
@@ -512,15 +530,20 @@ def main():
         "seq_steps": seq_steps,
         "batch": batch,
         "reps": reps,
+        "decoder_cache": args.decoder_cache,
         "machine": machine,
     }
     results = []
+    tag = args.tag or ("quick" if quick else "full")
+    md = ""
     for name in names:
         cmd = [sys.executable, __file__, "--one", name, "--neuron-type", args.neuron_type]
         cmd += ["--machine", json.dumps(machine)] + (["--quick"] if quick else [])
         for opt, val in (("--steps", args.steps), ("--seq-steps", args.seq_steps)):
             cmd += [opt, str(val)] if val else []
         cmd += ["--reps", str(reps)]
+        cmd += ["--no-fit"] if args.no_fit else []
+        cmd += ["--decoder-cache"] if args.decoder_cache else []
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = next((li for li in proc.stdout.splitlines() if li.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
@@ -531,15 +554,21 @@ def main():
             res["nengodl"] = run_peer(args.peer_venv, name, quick, n_steps, batch, reps)
         results.append(res)
         print(f"{name}: done", flush=True)
+        # written after every network: a run cut short keeps what it measured
+        md = write_results(args.out, tag, info, results)
+    print(md)
+
+
+def write_results(out: str, tag: str, info: dict, results: list) -> str:
+    """Write ``bench_TAG.json`` and ``bench_TAG.md`` into ``out``; return the markdown."""
     summary = summarize(results)
-    os.makedirs(args.out, exist_ok=True)
-    tag = args.tag or ("quick" if quick else "full")
-    with open(os.path.join(args.out, f"bench_{tag}.json"), "w") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"bench_{tag}.json"), "w") as f:
         json.dump({"info": info, "results": results, "summary": summary}, f, indent=1)
     md = markdown(info, results, summary)
-    with open(os.path.join(args.out, f"bench_{tag}.md"), "w") as f:
+    with open(os.path.join(out, f"bench_{tag}.md"), "w") as f:
         f.write(md)
-    print(md)
+    return md
 
 
 if __name__ == "__main__":
