@@ -193,15 +193,28 @@ def count_scan_body(text: str, n_steps: int | None = None) -> dict:
         ``kernels`` (fusions plus unfused compute/data-movement ops: a device's
         launches per step), ``by_kind`` (kernels by opcode), ``condition_kernels``
         (the loop test, a launch and on GPU a device-to-host sync per step),
-        ``trip_count`` and ``steps_per_iteration``. Counts are per step.
+        ``trip_count``, ``steps_per_iteration`` and ``unrolled``. Counts are
+        per step. A module with no loop left (the scan fully unrolled) counts
+        its entry computation divided by ``n_steps``.
 
     Raises
     ------
     ValueError
-        If the text holds no while loop.
+        If the text holds no while loop and ``n_steps`` is not given.
     """
     comps, entry = parse_hlo(text)
     whiles = _whiles(comps, entry) if entry else []
+    if not whiles and entry and n_steps:
+        # the compiler unrolled the whole scan (a GPU pipeline may, for short
+        # loops): the entry computation holds every step
+        total = Counter()
+        _count(comps, entry, total, 1)
+        out = {k: total[k] / n_steps for k in ("instructions", "ops", "fusions", "kernels")}
+        kinds = sorted(k for k in total if k.startswith("kernel:"))
+        out["by_kind"] = {k.split(":", 1)[1]: total[k] / n_steps for k in kinds}
+        out.update(condition_kernels=0.0, trip_count=None, steps_per_iteration=n_steps)
+        out["unrolled"] = True
+        return out
     if not whiles:
         raise ValueError("no while loop (time scan) found in the HLO text")
     trips = [(_trip_count(w) or 0) for w in whiles]
@@ -225,6 +238,7 @@ def count_scan_body(text: str, n_steps: int | None = None) -> dict:
     out["condition_kernels"] = cond["kernels"] / per_iter
     out["trip_count"] = trip
     out["steps_per_iteration"] = per_iter
+    out["unrolled"] = per_iter > 1
     return out
 
 

@@ -99,9 +99,15 @@ def test_count_scan_body_handwritten():
 
 
 def test_count_scan_body_no_loop():
+    text = (
+        "HloModule m\n\nENTRY %main (x: f32[]) -> f32[] {\n  %x = f32[] parameter(0)\n"
+        "  %a = f32[] sine(%x)\n  ROOT %b = f32[] cosine(%a)\n}\n"
+    )
     with pytest.raises(ValueError, match="no while loop"):
-        count_scan_body("HloModule m\n\nENTRY %main (x: f32[]) -> f32[] {\n"
-                        "  ROOT %x = f32[] parameter(0)\n}\n")  # fmt: skip
+        count_scan_body(text)
+    # a fully unrolled scan: the entry's work spread over the steps
+    res = count_scan_body(text, n_steps=2)
+    assert res["unrolled"] and res["kernels"] == 1 and res["instructions"] == 1.5
 
 
 def _elementwise_scan(x, n):
