@@ -7,7 +7,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 
 def test_benchmark_runner_quick(tmp_path):
@@ -47,3 +50,22 @@ def test_device_check_cpu_dry_run():
     finally:
         shutil.rmtree(os.path.dirname(report), ignore_errors=True)
     assert elapsed < 60, f"dry run took {elapsed:.0f} s"
+
+
+@pytest.mark.parametrize("name", ["pes_2048", "relu_array", "spa_states", "conv_net"])
+def test_issue14_shapes_match_nengo(name):
+    """The new benchmark shapes (quick sizes) give nengo's answer on nengojax."""
+    import nengo
+    import numpy as np
+
+    import nengojax
+    from benchmarks.networks import NETWORKS
+    from benchmarks.run import SIZES
+
+    net, _, probe = NETWORKS[name](nengo.LIF(), **SIZES[name][1])
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(50)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(50)
+    scale = max(np.abs(ref.data[probe]).max(), 1e-3)
+    assert np.abs(sim.data[probe] - ref.data[probe]).max() < 0.05 * scale
