@@ -88,8 +88,9 @@ def kernel_table(bench: dict) -> list[str]:
     lines = [
         f"| network | kernels/step mb1 | fusions/step mb1 | kernels/step mb{batch} | "
         f"fusions/step mb{batch} | bytes/step mb1 | predicted steps/s mb1 | "
-        f"measured steps/s mb1 | predicted steps/s mb{batch} | measured steps/s mb{batch} |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"measured steps/s mb1 | predicted steps/s mb{batch} | measured steps/s mb{batch} | "
+        "max abs diff vs nengo / max abs value |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in bench["results"]:
         if "error" in r or "hlo" not in r:
@@ -104,7 +105,9 @@ def kernel_table(bench: dict) -> list[str]:
         lines.append(
             f"| {r['network']} | {h1['kernels']:.0f} | {h1['fusions']:.0f} | "
             f"{hb['kernels']:.0f} | {hb['fusions']:.0f} | {b1 / 1e3:.1f} kB | "
-            f"{p1[0]:.0f}-{p1[1]:.0f} | {m1:.0f} | {pb[0]:.0f}-{pb[1]:.0f} | {mb:.0f} |"
+            f"{p1[0]:.0f}-{p1[1]:.0f} | {m1:.0f} | {pb[0]:.0f}-{pb[1]:.0f} | {mb:.0f} | "
+            f"{r['nengojax_mb1']['max_abs_diff_vs_nengo']:.2g} / "
+            f"{r['nengojax_mb1']['max_abs_value']:.2g} |"
         )
     return lines
 
@@ -152,7 +155,10 @@ def main():
             "Kernels and fusions per step as XLA compiled the time scan for this device "
             "(`benchmarks/hlo.py`); bytes/step = params + state read + state written. "
             "Predicted steps/s = 1 / ((kernels + 1 loop test) x 5..2 us + bytes / "
-            "4.8 TB/s), the model of docs/performance.rst (H200 HBM).",
+            "4.8 TB/s), the model of docs/performance.rst (H200 HBM). The last column "
+            "(probe output against nengo.Simulator's, float32) shows what the matmul "
+            "precision above costs in accuracy: rerun with `--precision highest` to "
+            "compare with full-f32 products.",
             "",
             *kernel_table(bench),
             "",
