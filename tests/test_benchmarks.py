@@ -2,10 +2,15 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 
 def test_benchmark_runner_quick(tmp_path):
@@ -23,3 +28,44 @@ def test_benchmark_runner_quick(tmp_path):
             r["nengojax_mb1"]["max_abs_value"], 1e-3
         )
     assert (tmp_path / "bench_quick.md").read_text().startswith("# nengojax benchmarks")
+
+
+def test_device_check_cpu_dry_run():
+    """benchmarks/device_check.sh runs end to end on the CPU at tiny sizes."""
+    script = os.path.join(ROOT, "benchmarks", "device_check.sh")
+    t0 = time.perf_counter()
+    out = subprocess.run(["bash", script, "--cpu-dry-run"], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
+    report = out.stdout.strip().splitlines()[-1].split("wrote ", 1)[1]
+    try:
+        assert not report.startswith(os.path.join(ROOT, "benchmarks", "results"))
+        text = open(report).read()
+        assert text.startswith("# nengojax device check (CPU dry run")
+        assert "jax_default_matmul_precision" in text
+        assert "| tutorial |" in text  # the benchmark table and the kernel budget
+        assert "fusions/step" in text
+        assert "1M-neuron model" in text and "| million |" in text
+    finally:
+        shutil.rmtree(os.path.dirname(report), ignore_errors=True)
+    assert elapsed < 60, f"dry run took {elapsed:.0f} s"
+
+
+@pytest.mark.parametrize("name", ["pes_2048", "relu_array", "spa_states", "conv_net"])
+def test_issue14_shapes_match_nengo(name):
+    """The new benchmark shapes (quick sizes) give nengo's answer on nengojax."""
+    import nengo
+    import numpy as np
+
+    import nengojax
+    from benchmarks.networks import NETWORKS
+    from benchmarks.run import SIZES
+
+    net, _, probe = NETWORKS[name](nengo.LIF(), **SIZES[name][1])
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(50)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(50)
+    scale = max(np.abs(ref.data[probe]).max(), 1e-3)
+    assert np.abs(sim.data[probe] - ref.data[probe]).max() < 0.05 * scale
