@@ -139,6 +139,11 @@ class HostStream:
 
         return make
 
+    @property
+    def steps_done(self) -> int:
+        """Steps computed so far (from 0)."""
+        return self._done
+
     def _restart(self):
         self._steps = {key: make() for key, make in self._factories.items()}
         self._tables: dict[str, list] = {src.key: [] for src in self.sources}
@@ -160,9 +165,13 @@ class HostStream:
 
         Steps before ``start`` (skipped by an earlier run, e.g. given as data)
         are caught up for processes, whose state moves on every step, but Node
-        functions are not called for them: nobody reads those values.
+        functions are not called for them: nobody reads those values. If a
+        function fails (raises, or returns a bad value), the steps before the
+        failing one are kept, as nengo keeps them, and the error is raised.
         """
         new = {src.key: [] for src in self.sources}
+        first = self._done
+        error = None
         try:
             while self._done < stop:
                 t = (self._done + 1) * self.dt
@@ -171,23 +180,37 @@ class HostStream:
                     unused = src.key in skip or gap and isinstance(src.op, SimPyFunc)
                     new[src.key].append(None if unused else self._raw(src, t))
                 self._done += 1
-        except BaseException:
-            self._restart()  # a function failed mid-step: start over on the next run
-            raise
+        except BaseException as e:  # KeyboardInterrupt too: keep what is complete
+            error = e
+        n = self._done - first  # whole steps computed
+        checked = {}
         for src in self.sources:
-            rows = new[src.key]
-            done = [r for r in rows if r is not None]
-            if done and len(done) == len(rows):
-                rows = self._checked(src, rows)
-            elif done:
-                checked = iter(self._checked(src, done))
-                rows = [None if r is None else next(checked) for r in rows]
-            self._tables[src.key].extend(rows)
+            rows = new[src.key][:n]
+            try:
+                checked[src.key] = self._checked(src, rows)
+            except _BadRow as bad:
+                n, error = min(n, bad.row), bad.error
+        for src in self.sources:
+            self._tables[src.key].extend(checked.get(src.key, new[src.key])[:n])
+        self._done = first + n
+        if error is not None:
+            raise error
 
     def _checked(self, src, raw: list) -> list:
-        """Validate a batch of raw outputs; fast when they are all fine."""
-        if not isinstance(src.op, SimPyFunc):
+        """Validate a batch of raw outputs (None: not computed); fast when they
+        are all fine. Raises `_BadRow` at the first bad one."""
+        if not isinstance(src.op, SimPyFunc) or not raw:
             return raw
+        if any(r is None for r in raw):
+            done = [i for i, r in enumerate(raw) if r is not None]
+            rows = list(raw)
+            try:
+                values = self._checked(src, [raw[i] for i in done])
+            except _BadRow as bad:
+                raise _BadRow(done[bad.row], bad.error) from None
+            for i, value in zip(done, values, strict=True):
+                rows[i] = value
+            return rows
         try:
             arr = np.asarray(raw, dtype=np.float64)
             ok = arr.shape[1:] == src.shape or arr.shape[1:] in ((), (1,)) and src.shape == (1,)
@@ -196,7 +219,13 @@ class HostStream:
             ok = False
         if ok:
             return list(arr.reshape((len(raw), *src.shape)))
-        return [check_pyfunc_output(src.op, y, src.shape) for y in raw]
+        rows = []
+        for i, y in enumerate(raw):
+            try:
+                rows.append(check_pyfunc_output(src.op, y, src.shape))
+            except SimulationError as e:
+                raise _BadRow(i, e) from None
+        return rows
 
     def values(self, start: int, n_steps: int, skip=()) -> dict:
         """Values of every source (but ``skip``) for absolute steps
@@ -222,6 +251,14 @@ class HostStream:
             rows = self._tables[src.key][lo : lo + n_steps]
             out[src.key] = np.stack(rows) if rows else np.zeros((0, *src.shape))
         return out
+
+
+class _BadRow(Exception):
+    """Row ``row`` of a batch of outputs failed validation with ``error``."""
+
+    def __init__(self, row: int, error: Exception):
+        super().__init__(str(error))
+        self.row, self.error = row, error
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -273,6 +310,12 @@ class HostValues:
         """Forget the values computed so far (functions are called again for
         steps asked for later)."""
         self._streams.clear()
+
+    def computed(self) -> int:
+        """The fewest steps any stream has made (after a failed `values`: the
+        steps that are complete in every stream)."""
+        done = [s.steps_done for s in self._streams.values() if s.sources]
+        return min(done) if done else 0
 
     def values(self, start: int, n_steps: int, seed, streams, skip=()) -> dict:
         """Host source values for steps ``start .. start+n_steps`` (NumPy).

@@ -9,6 +9,8 @@ a leading minibatch axis on every leaf, and ``"stream"`` is then
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,9 +35,12 @@ def prng_key(seed: int) -> jax.Array:
 
 
 def check_seed(seed) -> int:
-    """``seed`` as an int in [0, 2**32), or a `ValidationError`."""
-    if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2**32:
-        raise ValidationError(f"seed must be an integer in [0, 2**32) (got {seed})", attr="seed")
+    """``seed`` as an int in [0, 2**32), or a `ValidationError` (never truncated)."""
+    whole = isinstance(seed, numbers.Integral) or (
+        isinstance(seed, numbers.Real) and np.isfinite(seed) and float(seed).is_integer()
+    )
+    if isinstance(seed, bool) or not whole or not 0 <= int(seed) < 2**32:
+        raise ValidationError(f"seed must be an integer in [0, 2**32) (got {seed!r})", attr="seed")
     return int(seed)
 
 
@@ -54,9 +59,12 @@ def init_state(program: Program, minibatch_size: int | None = None, seed: int | 
     }
     if minibatch_size is None:
         return state
-    if isinstance(minibatch_size, bool) or int(minibatch_size) != minibatch_size:
+    whole = isinstance(minibatch_size, numbers.Integral) or (
+        isinstance(minibatch_size, numbers.Real) and float(minibatch_size).is_integer()
+    )
+    if isinstance(minibatch_size, bool) or not whole:
         raise ValidationError(
-            f"minibatch_size must be an integer (got {minibatch_size})", attr="minibatch_size"
+            f"minibatch_size must be an integer (got {minibatch_size!r})", attr="minibatch_size"
         )
     k = int(minibatch_size)
     if k < 1:

@@ -57,23 +57,58 @@ def as_dict(sim, data, what: str, single_key) -> dict:
     )
 
 
-def finite_input(sim, obj, value, what: str):
-    """``value`` for input Node ``obj``, which must hold no NaN or inf."""
-    if not np.all(np.isfinite(value)):
+def float_array(sim, obj, value, what: str, dtype, allow_nan: bool = False) -> np.ndarray:
+    """``value`` for ``obj`` as a ``dtype`` array: real numbers only, and finite
+    after the cast (1e39 is finite in float64 but inf in float32)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as e:
         raise ValidationError(
-            f"{what} for {obj} contains NaN or infinite values", attr=what, obj=sim
+            f"{what} for {obj} is not an array of numbers ({e})", attr=what, obj=sim
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise ValidationError(
+            f"{what} for {obj} must hold real numbers (got dtype {arr.dtype})",
+            attr=what,
+            obj=sim,
         )
-    return value
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = arr.astype(dtype)
+    if (np.isinf(cast) if allow_nan else ~np.isfinite(cast)).any():
+        before = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+        why = (
+            "NaN or infinite values"
+            if before.any()
+            else f"values too large for {np.dtype(dtype).name}"
+        )
+        raise ValidationError(f"{what} for {obj} contains {why}", attr=what, obj=sim)
+    return cast
+
+
+def _unique_keys(sim, pairs, what: str) -> dict:
+    """``{key: value}`` from ``(key, obj, value)``; the same key twice (an object
+    and its key) is refused, not silently overwritten."""
+    out = {}
+    for key, obj, value in pairs:
+        if key in out:
+            raise ValidationError(
+                f"{what} gives {obj} twice (as the object and as its key {key!r})",
+                attr=what,
+                obj=sim,
+            )
+        out[key] = value
+    return out
 
 
 def run_data(sim, data, steps: int) -> dict:
     """``data`` of `run_steps`: ``{node key: array ([minibatch,] steps, d)}``."""
     k = sim.minibatch_size or 1
     inputs = {}
-    for node, value in as_dict(sim, data, "data", None).items():
-        key = node_key(sim, node, "data")
+    given = as_dict(sim, data, "data", None)
+    keyed = [(node_key(sim, node, "data"), node, v) for node, v in given.items()]
+    for key, value in _unique_keys(sim, keyed, "data").items():
         obj = sim.compiled.input_nodes[key]
-        value = finite_input(sim, obj, np.asarray(value, dtype=np.float64), "data")
+        value = float_array(sim, obj, value, "data", sim.compiled.float_dtype)
         want = (k, steps, obj.size_out)
         if value.shape != want:
             raise ValidationError(
@@ -91,10 +126,11 @@ def prepare_x(sim, x) -> dict:
     nodes = sim.compiled.input_nodes
     single = next(iter(nodes)) if len(nodes) == 1 else None
     out = {}
-    for node, value in as_dict(sim, x, "x", single).items():
-        key = node_key(sim, node, "x")
+    given = as_dict(sim, x, "x", single)
+    keyed = [(node_key(sim, node, "x"), node, v) for node, v in given.items()]
+    for key, value in _unique_keys(sim, keyed, "x").items():
         obj = nodes[key]
-        value = np.asarray(value)
+        value = float_array(sim, obj, value, "x", sim.compiled.float_dtype)
         if value.ndim != 3 or value.shape[2] != obj.size_out:
             raise ValidationError(
                 f"x for {obj}: expected shape (n_items, n_steps, {obj.size_out}), got "
@@ -102,7 +138,7 @@ def prepare_x(sim, x) -> dict:
                 attr="x",
                 obj=sim,
             )
-        out[key] = finite_input(sim, obj, value, "x").astype(sim.compiled.float_dtype)
+        out[key] = value
     return out
 
 
@@ -113,8 +149,9 @@ def prepare_y(sim, y, loss_keys=None) -> dict:
     if loss_keys is not None and len(loss_keys) == 1:
         single = next(iter(loss_keys))
     out = {}
-    for probe, value in as_dict(sim, y, "y", single).items():
-        key = training.probe_key(compiled, probe)
+    given = as_dict(sim, y, "y", single)
+    keyed = [(training.probe_key(compiled, p), p, v) for p, v in given.items()]
+    for key, value in _unique_keys(sim, keyed, "y").items():
         obj = compiled.probes[key]
         if obj.sample_every is not None and obj.sample_every != sim.dt:
             raise ValidationError(
@@ -124,7 +161,8 @@ def prepare_y(sim, y, loss_keys=None) -> dict:
                 obj=sim,
             )
         shape = tuple(compiled.model.sig[obj]["in"].shape)
-        value = np.asarray(value)
+        # NaN targets are checked against the loss (check_targets); inf never passes
+        value = float_array(sim, obj, value, "y", compiled.float_dtype, allow_nan=True)
         if value.ndim != 2 + len(shape) or value.shape[2:] != shape:
             raise ValidationError(
                 f"y for {obj}: expected shape (n_items, n_steps, "
@@ -132,7 +170,7 @@ def prepare_y(sim, y, loss_keys=None) -> dict:
                 attr="y",
                 obj=sim,
             )
-        out[key] = value.astype(compiled.float_dtype)
+        out[key] = value
     return out
 
 

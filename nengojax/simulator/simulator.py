@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping
 
 import jax
+import nengo
 import numpy as np
 from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, ValidationError
 from nengo.utils.progress import Progress, ProgressTracker
 
 from .. import distributed
 from ..runtime import CompiledNetwork
-from ..runtime.state import drop_batch_axis, is_batched, state_step
+from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from . import checkpoint, freeze, gradcheck
 from .data import run_data
@@ -143,13 +145,19 @@ class Simulator:
         _merge=None,
     ):
         self.closed = True  # until construction succeeds
-        if minibatch_size is not None and int(minibatch_size) < 1:
+        if network is not None and not isinstance(network, nengo.Network):
             raise ValidationError(
-                f"minibatch_size must be a positive integer (got {minibatch_size})",
-                attr="minibatch_size",
+                f"network must be a nengo.Network (got {type(network).__name__}: {network})",
+                attr="network",
                 obj=self,
             )
-        self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
+        if minibatch_size is not None:
+            minibatch_size = _integer(minibatch_size, "minibatch_size", self, low=1)
+        if seed is not None:
+            seed = check_seed(seed)
+        if not (isinstance(dt, numbers.Real) and np.isfinite(dt) and dt > 0):
+            raise ValidationError(f"dt must be a positive number (got {dt!r})", attr="dt")
+        self.minibatch_size = minibatch_size
         devices = resolve_devices(devices)
         mesh = None if devices is None else make_mesh(devices)
         if mesh is not None:
@@ -309,7 +317,7 @@ class Simulator:
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
         if seed is not None:
-            self._seed = int(seed)
+            self._seed = check_seed(seed)  # checked before anything changes
         self.compiled.clear_host_cache()
         state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
         self.state = self.placement.batch(state) if self.minibatch_size else state
@@ -339,9 +347,12 @@ class Simulator:
         ``data`` maps input Nodes to arrays of shape
         ``(minibatch_size or 1, n_steps, node.size_out)`` that replace their output.
         """
-        if not np.isfinite(time_in_seconds) or time_in_seconds < 0:
+        ok = isinstance(time_in_seconds, numbers.Real) and not isinstance(time_in_seconds, bool)
+        if not ok or not np.isfinite(time_in_seconds) or time_in_seconds < 0:
             raise ValidationError(
-                f"Must be positive (got {time_in_seconds:g})", attr="time_in_seconds"
+                f"Must be a non-negative number of seconds (got {time_in_seconds!r})",
+                attr="time_in_seconds",
+                obj=self,
             )
         steps = int(np.round(float(time_in_seconds) / self.dt))
         if steps == 0:
@@ -360,11 +371,7 @@ class Simulator:
         """Simulate for ``steps`` steps (see `run` for ``data``)."""
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
-        if int(steps) != steps or steps < 0:
-            raise ValidationError(
-                f"Must be a non-negative integer (got {steps})", attr="steps", obj=self
-            )
-        steps = int(steps)
+        steps = _integer(steps, "steps", self, low=0)
         inputs = run_data(self, data, steps)
         if progress_bar is None:
             progress_bar = self.progress_bar
@@ -425,7 +432,15 @@ class Simulator:
         model = self.compiled
         size = _bucket(n)
         tax = self._time_axis
-        host = model.host_inputs(self.state, n, skip=inputs.keys(), pad_to=size)
+        try:
+            host = model.host_inputs(self.state, n, skip=inputs.keys(), pad_to=size)
+        except BaseException:
+            # a Node function failed at a later step: run the steps before it, as
+            # nengo has run them when the error reaches the user
+            done = model.host.computed() - self._n_steps
+            if 0 < done < n:
+                self._run_chunk(done, {k: v[..., :done, :] for k, v in inputs.items()})
+            raise
         inputs = {k: _pad(v, size, tax).astype(model.float_dtype) for k, v in inputs.items()}
         if self.mesh is not None:
             inputs = self.placement.batch(inputs)
@@ -456,6 +471,17 @@ class Simulator:
             if not keep.all():
                 values = values[:, keep] if tax == 1 else values[keep]
             chunks.append(values)
+
+
+def _integer(value, name: str, obj, low: int) -> int:
+    """``value`` as an int >= ``low``; floats only when whole (``10.0``), never
+    truncated; strings, NaN, inf and bools refused."""
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer()
+    )
+    if isinstance(value, bool) or not whole or int(value) < low:
+        raise ValidationError(f"Must be an integer >= {low} (got {value!r})", attr=name, obj=obj)
+    return int(value)
 
 
 def _pad(arr, size, axis):

@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.exceptions import SimulationError, ValidationError
@@ -129,10 +130,23 @@ class Trainer:
             raise ValidationError("compile needs a loss", attr="loss", obj=sim)
         loss = training.normalize_losses(compiled, loss)
         training.normalize_metrics(compiled, metrics)
-        weights = {
-            training.probe_key(compiled, probe): float(w)
-            for probe, w in (loss_weights or {}).items()
-        }
+        weights = {}
+        for probe, w in (loss_weights or {}).items():
+            key = training.probe_key(compiled, probe)
+            if isinstance(loss, Mapping) and key not in loss:
+                raise ValidationError(
+                    f"loss_weights has a weight for {probe}, which has no loss (loss "
+                    f"probes: {sorted(loss)})",
+                    attr="loss_weights",
+                    obj=sim,
+                )
+            if not (isinstance(w, (int, float, np.number)) and np.isfinite(w)):
+                raise ValidationError(
+                    f"loss_weights[{probe}] must be a finite number (got {w!r})",
+                    attr="loss_weights",
+                    obj=sim,
+                )
+            weights[key] = float(w)
         keys = training.trainable_keys(compiled, compiled.program.toplevel)
         self._warn_untrainable()
         self.spec = TrainSpec(optimizer, loss, metrics, weights, keys)
@@ -325,12 +339,15 @@ class Trainer:
             for start in range(0, n_batches, chunk):
                 cx = placement.data({k: v[start : start + chunk] for k, v in ex.items()}, 1)
                 cy = placement.data({k: v[start : start + chunk] for k, v in ey.items()}, 1)
+                before = (trainable, opt_state)
                 try:
                     (trainable, opt_state, state), (v, tv, mv) = run_batches(
                         trainable, frozen, opt_state, state, cx, cy
                     )
                 except Exception as e:
                     self._raise_run_error(e)
+                if not _all_finite((v, trainable)):
+                    self._stop_non_finite(spec, history, epoch, start, v, frozen, *before)
                 values.append(v)
                 term_values.append(tv)
                 metric_values.append(mv)
@@ -371,6 +388,31 @@ class Trainer:
                 break
         call_callbacks(callbacks, "on_train_end", {})
         return history
+
+    def _stop_non_finite(self, spec, history, epoch, start, values, frozen, trainable, opt):
+        """A loss or an update went NaN/inf: keep the params and optimizer state
+        from before this chunk of minibatches (the last finite ones), record it in
+        the History, and raise."""
+        sim = self.sim
+        spec.opt_state = opt
+        sim.params = sim.placement.replicated({**frozen, **trainable})
+        losses = np.asarray(distributed.to_host(values))
+        bad = int(np.argmax(~np.isfinite(losses))) if not np.isfinite(losses).all() else None
+        where = (
+            f"the loss of minibatch {start + bad} was {losses[bad]}"
+            if bad is not None
+            else f"an update of the minibatches from {start} on made a parameter NaN/inf"
+        )
+        history.params["stopped"] = (
+            f"epoch {epoch}: {where}; the params from before minibatch {start} are kept"
+        )
+        err = SimulationError(
+            f"fit stopped in epoch {epoch}: {where} (a bad loss, or too large a "
+            f"learning rate?). The last finite params (from before minibatch {start}) "
+            "are kept; see the exception's .history."
+        )
+        err.history = history
+        raise err
 
     # --- evaluate / predict -----------------------------------------------------------------
 
@@ -496,6 +538,17 @@ class Trainer:
         if verbose and distributed.is_main_process():
             print(" - ".join(f"{k}: {v:.6g}" for k, v in logs.items()))
         return logs
+
+
+@jax.jit
+def _finite_tree(tree):
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _all_finite(tree) -> bool:
+    """Whether every value of ``tree`` (losses, params) is finite."""
+    return bool(distributed.to_host(_finite_tree(tree)))
 
 
 def _voja_target(network, ens) -> bool:

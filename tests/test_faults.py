@@ -1,0 +1,165 @@
+"""Bad input and faults: a clear nengo exception before anything changes, and
+nothing lost when user code fails mid-run."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import nengo
+import numpy as np
+import optax
+import pytest
+from nengo.exceptions import SimulationError, ValidationError
+
+import nengojax
+from nengojax import losses
+
+
+def _net():
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(np.zeros(1))
+        ens = nengo.Ensemble(20, 1)
+        nengo.Connection(inp, ens)
+        p = nengo.Probe(ens, synapse=0.01)
+    return net, inp, ens, p
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (np.full((1, 5, 1), 1e39), "too large for float32"),
+        (np.full((1, 5, 1), 1 + 1j), "real numbers"),
+        (np.full((1, 5, 1), np.inf), "NaN or infinite"),
+    ],
+    ids=["overflow", "complex", "inf"],
+)
+def test_bad_data_values(value, match):
+    net, inp, _, p = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(ValidationError, match=match):
+            sim.run_steps(5, data={inp: value})
+        assert sim.n_steps == 0
+
+
+def test_same_node_twice_in_data():
+    net, inp, _, _ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        key = sim.compiled.key(inp)
+        with pytest.raises(ValidationError, match="twice"):
+            sim.run_steps(5, data={inp: np.ones((1, 5, 1)), key: np.zeros((1, 5, 1))})
+
+
+def test_reset_validates_before_changing():
+    net, _, _, p = _net()
+    with nengojax.Simulator(net, seed=3, progress_bar=False) as sim:
+        sim.run_steps(5)
+        for bad in (-3, 2.5, "1", 2**32):
+            with pytest.raises(ValidationError, match="seed"):
+                sim.reset(seed=bad)
+            assert sim.seed == 3
+        assert sim.n_steps == 5  # nothing changed
+        sim.run_steps(5)
+        assert sim.data[p].shape == (10, 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"minibatch_size": 2.5}, "integer"),
+        ({"minibatch_size": 0}, "integer"),
+        ({"seed": 2.5}, "seed"),
+        ({"dt": 0}, "dt"),
+        ({"dt": float("nan")}, "dt"),
+    ],
+)
+def test_bad_simulator_arguments(kwargs, match):
+    net, _, _, _ = _net()
+    with pytest.raises(ValidationError, match=match):
+        nengojax.Simulator(net, progress_bar=False, **kwargs)
+
+
+def test_simulator_of_a_non_network():
+    net, _, ens, _ = _net()
+    with pytest.raises(ValidationError, match="nengo.Network"):
+        nengojax.Simulator(ens)
+
+
+@pytest.mark.parametrize("steps", [2.5, "10", float("nan"), float("inf"), -1, True])
+def test_bad_step_counts(steps):
+    net, _, _, _ = _net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(ValidationError):
+            sim.run_steps(steps)
+        if isinstance(steps, str) or not np.isfinite(steps) or steps < 0:
+            with pytest.raises(ValidationError):
+                sim.run(steps)
+        assert sim.n_steps == 0
+
+
+def test_loss_weight_without_loss():
+    net, inp, ens, p = _net()
+    with net:
+        q = nengo.Probe(ens.neurons)
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        with pytest.raises(ValidationError, match="has no loss"):
+            sim.compile(optax.sgd(0.1), loss={p: losses.mse}, loss_weights={q: 2.0})
+        with pytest.raises(ValidationError, match="finite number"):
+            sim.compile(optax.sgd(0.1), loss={p: losses.mse}, loss_weights={p: np.nan})
+
+
+def test_fit_stops_on_non_finite_loss_keeping_finite_params():
+    net, inp, _, p = _net()
+    x = np.linspace(-1, 1, 16)[:, None, None]
+    with nengojax.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
+        before = {k: np.array(v) for k, v in sim.params.items()}
+        def exploding(y_true, y_pred):
+            return jnp.inf * jnp.mean(jnp.square(y_pred - y_true))
+
+        sim.compile(optax.sgd(0.1), loss={p: exploding})
+        with pytest.raises(SimulationError, match="fit stopped") as info:
+            sim.fit({inp: x}, {p: x}, epochs=3, verbose=0)
+        assert "stopped" in info.value.history.params
+        for k, v in sim.params.items():
+            assert np.all(np.isfinite(v)), k
+        # the divergence is in the first chunk: the params are the ones before it
+        for k, v in before.items():
+            np.testing.assert_array_equal(np.asarray(sim.params[k]), v)
+
+
+class _FailOnce:
+    """A Node function that raises once, at a given step."""
+
+    def __init__(self, at, exc):
+        self.at, self.exc, self.failed = at, exc, False
+
+    def __call__(self, t):
+        if not self.failed and t > self.at:
+            self.failed = True
+            raise self.exc("fault injected")
+        return np.sin(20 * t)
+
+
+def _faulty_net(fn):
+    with nengo.Network(seed=1) as net:
+        node = nengo.Node(fn)
+        ens = nengo.Ensemble(30, 1)
+        nengo.Connection(node, ens)
+        p = nengo.Probe(ens, synapse=0.01)
+        q = nengo.Probe(node)
+    return net, p, q
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_failure_late_in_a_run_keeps_completed_steps(exc):
+    net, p, q = _faulty_net(_FailOnce(0.9505, exc))
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(exc, match="fault injected"):
+            sim.run(1.0)
+        # nengo has run the steps before the failing one: so has nengojax
+        assert sim.n_steps == 950
+        assert sim.data[p].shape == (950, 1) and len(sim.trange()) == 950
+        sim.run_steps(50)  # continue: the function does not fail again
+        data = sim.data[p]
+    ref_net, rp, _ = _faulty_net(_FailOnce(10.0, exc))
+    with nengojax.Simulator(ref_net, progress_bar=False) as ref:
+        ref.run(1.0)
+    np.testing.assert_allclose(data, ref.data[rp], atol=1e-6)
