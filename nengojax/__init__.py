@@ -8,6 +8,7 @@ A drop-in `Simulator` for ``nengo.Simulator``, and the pure functions underneath
 from . import callbacks, distributed, losses, neurons, sharding, training
 from .compiler import CompiledNetwork, compile, register_lowering  # noqa: A004
 from .config import configure_settings
+from .converter import Converter
 from .jax_node import JaxNode, Layer, SimJaxNode
 from .ops.neurons import register_neuron_step, register_rate_counterpart
 from .simulator import Simulator
@@ -31,4 +32,15 @@ __all__ = [
     "compile",
     "register_lowering",
     "register_neuron_step",
+    "Converter",
 ]
+
+
+def __getattr__(name):
+    # ``nengojax.nir`` (NIR import/export) is imported on first use; the ``nir``
+    # package it needs is optional
+    if name == "nir":
+        import importlib
+
+        return importlib.import_module(".nir", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
