@@ -9,7 +9,7 @@ import nengo
 import numpy as np
 from nengo.exceptions import BuildError, ValidationError
 
-from .neurons import Heaviside, Integrator, LeakyIntegrator, ResetIF, ResetLIF
+from .neurons import Heaviside, Integrator, ResetIF, ResetLIF
 
 __all__ = ["from_nir"]
 
@@ -149,8 +149,10 @@ class _Importer:
             p = tuple(np.broadcast_to(np.asarray(padding), (nd,)).astype(int))
             if all(v == 0 for v in p):
                 pad = "valid"
-            elif all(s == 1 for s in stride) and p == tuple((k - 1) // 2 for k in kernel) and all(
-                k % 2 == 1 for k in kernel
+            elif (
+                all(s == 1 for s in stride)
+                and p == tuple((k - 1) // 2 for k in kernel)
+                and all(k % 2 == 1 for k in kernel)
             ):
                 pad = "same"
             else:
@@ -275,14 +277,26 @@ class _Importer:
             exit_obj = None
         else:
             exit_obj = nengo.Node(size_in=n, label=f"{name}.out")
+        leaky = isinstance(node, (nir.LI, nir.CubaLI))
+        if leaky and exit_obj is None:
+            exit_obj = nengo.Node(size_in=n, label=f"{name}.out")
         for tau, tsyn in groups:
             idx = np.flatnonzero(np.all(keys == (tau, tsyn), axis=1))
+            sel = np.zeros((idx.size, n))
+            sel[np.arange(idx.size), idx] = 1.0
+            syn = nengo.Lowpass(tsyn) if cuba else None
+            if leaky:
+                # v = Lowpass(tau) applied to r * I + v_leak: nengo's own discretisation
+                current = nengo.Node(size_in=idx.size, label=f"{name}.current")
+                entries.append(_Entry(current, gain[idx, None] * sel, syn))
+                self.add_bias(current, bias[idx])
+                post = exit_obj if len(groups) == 1 else exit_obj[idx]
+                nengo.Connection(current, post, synapse=nengo.Lowpass(tau))
+                continue
             if isinstance(node, (nir.LIF, nir.CubaLIF)):
                 nt = ResetLIF(tau=tau)
             elif isinstance(node, nir.IF):
                 nt = ResetIF()
-            elif isinstance(node, (nir.LI, nir.CubaLI)):
-                nt = LeakyIntegrator(tau=tau)
             else:
                 nt = Integrator()
             ens = nengo.Ensemble(
@@ -293,13 +307,10 @@ class _Importer:
                 bias=bias[idx],
                 label=name if len(groups) == 1 else f"{name}[tau={tau:g}]",
             )
-            syn = nengo.Lowpass(tsyn) if cuba else None
             if len(groups) == 1:
                 entries.append(_Entry(ens.neurons, None, syn))
                 exit_obj = ens.neurons
             else:
-                sel = np.zeros((idx.size, n))
-                sel[np.arange(idx.size), idx] = 1.0
                 entries.append(_Entry(ens.neurons, sel, syn))
                 nengo.Connection(ens.neurons, exit_obj[idx], synapse=None)
         self.entries[name] = entries

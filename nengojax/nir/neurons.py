@@ -14,7 +14,9 @@ step of length ``dt`` computes:
   ``tau dv/dt = J - v`` for ``J`` held over the step); if ``v > 1`` the neuron
   spikes and ``v <- 0``.
 - `ResetIF`: ``v <- v + dt * J``; if ``v > 1`` it spikes and ``v <- 0``.
-- `LeakyIntegrator`: ``v <- J + (v - J) * exp(-dt / tau)``; the output is ``v``.
+- `LeakyIntegrator`: outputs ``v``, then ``v <- J + (v - J) * exp(-dt / tau)``
+  (so it equals a `nengo.Lowpass` synapse, whose output lags its input by a
+  step; `from_nir` builds NIR ``LI`` nodes from such synapses).
 - `Integrator`: ``v <- v + dt * J``; the output is ``v``.
 - `Heaviside`: spikes whenever ``J > 0`` (no state).
 
@@ -126,7 +128,10 @@ class ResetIF(_NIRNeuron):
 
 
 class LeakyIntegrator(_NIRNeuron):
-    """Leaky integrators: ``v <- J + (v - J) exp(-dt / tau)``, output ``amplitude * v``.
+    """Leaky integrators: output ``amplitude * v``, then ``v <- J + (v - J) exp(-dt / tau)``.
+
+    Equal to a `nengo.Lowpass` synapse of time constant ``tau`` on ``J`` (the
+    output lags the input by one step).
 
     Parameters
     ----------
@@ -150,9 +155,9 @@ class LeakyIntegrator(_NIRNeuron):
         return self.amplitude * J
 
     def step(self, dt, J, output, voltage):
-        """Leaky integration (exact for J held over the step)."""
-        voltage[...] = J + (voltage - J) * np.exp(-dt / self.tau)
+        """Output the state, then integrate (exact for J held over the step)."""
         output[...] = self.amplitude * voltage
+        voltage[...] = J + (voltage - J) * np.exp(-dt / self.tau)
 
 
 class Integrator(_NIRNeuron):
@@ -226,8 +231,9 @@ def reset_if_step(nt, dt, J, state, rng):
 @register_neuron_step(LeakyIntegrator)
 def leaky_integrator_step(nt, dt, J, state, rng):
     """JAX step of `LeakyIntegrator`."""
-    v = (J + (state["voltage"] - J) * np.exp(-dt / nt.tau)).astype(J.dtype)
-    return (nt.amplitude * v).astype(J.dtype), {"voltage": v}
+    v_old = state["voltage"]
+    v = (J + (v_old - J) * np.exp(-dt / nt.tau)).astype(J.dtype)
+    return (nt.amplitude * v_old).astype(J.dtype), {"voltage": v}
 
 
 @register_neuron_step(Integrator)
