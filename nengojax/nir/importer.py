@@ -26,9 +26,60 @@ class _Entry:
         self.post, self.transform, self.synapse = post, transform, synapse
 
 
+class _Flat:
+    """A NIR graph with nested graphs inlined: node ``"sub.x"`` is node ``x``
+    of subgraph ``sub``; edges to (from) a subgraph go to its Input (from its
+    Output) node, which become passthroughs (``inner``)."""
+
+    def __init__(self, graph):
+        import nir
+
+        self.nodes: dict = {}
+        self.edges: list = []
+        self.inner: set = set()
+        self._add(graph, "", nir)
+
+    def _add(self, graph, prefix, nir):
+        io = {}
+        for name, node in graph.nodes.items():
+            full = prefix + name
+            if isinstance(node, nir.NIRGraph):
+                ins, outs = self._add(node, full + ".", nir)
+                io[name] = (ins, outs)
+            else:
+                self.nodes[full] = node
+        for a, b in graph.edges:
+            if a in io:
+                outs = io[a][1]
+                if len(outs) != 1:
+                    raise BuildError(
+                        f"from_nir: edge ({a!r}, {b!r}) leaves subgraph {prefix + a!r}, which "
+                        f"has {len(outs)} Output nodes (expected 1)"
+                    )
+                a = outs[0]
+            else:
+                a = prefix + a
+            if b in io:
+                ins = io[b][0]
+                if len(ins) != 1:
+                    raise BuildError(
+                        f"from_nir: edge ({a!r}, {b!r}) enters subgraph {prefix + b!r}, which "
+                        f"has {len(ins)} Input nodes (expected 1)"
+                    )
+                b = ins[0]
+            else:
+                b = prefix + b
+            self.edges.append((a, b))
+        ins = [prefix + k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
+        outs = [prefix + k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
+        if prefix:
+            self.inner.update(ins + outs)
+        return ins, outs
+
+
 class _Importer:
     def __init__(self, graph, dt, approximate):
-        self.graph = graph
+        self.graph = _Flat(graph)
         self.dt = float(dt)
         self.approximate = approximate
         self.entries: dict[str, list[_Entry]] = {}
@@ -80,7 +131,16 @@ class _Importer:
     def build_node(self, name, node):
         import nir
 
-        if isinstance(node, nir.Input):
+        if name in self.graph.inner:  # Input/Output of a nested graph
+            key = "input" if isinstance(node, nir.Input) else "output"
+            t = (node.input_type if key == "input" else node.output_type).get(key)
+            if t is None or np.size(t) == 0:
+                shape = self.in_shape(name, node)
+            else:
+                shape = tuple(int(v) for v in np.atleast_1d(t))
+            self.passthrough(name, math.prod(shape))
+            self.shapes[name] = shape
+        elif isinstance(node, nir.Input):
             shape = tuple(int(s) for s in np.atleast_1d(node.input_type["input"]))
             inp = nengo.Node(np.zeros(math.prod(shape)), label=name)
             self.exits[name] = inp
@@ -124,8 +184,6 @@ class _Importer:
             self.shapes[name] = tuple(np.shape(node.threshold))
         elif isinstance(node, (nir.LIF, nir.IF, nir.LI, nir.I, nir.CubaLIF, nir.CubaLI)):
             self.build_neurons(name, node)
-        elif isinstance(node, nir.NIRGraph):
-            self.fail(name, node, "nested NIR graphs are not supported; flatten the graph")
         else:
             self.fail(name, node, "this NIR primitive has no nengo equivalent")
 
@@ -341,7 +399,7 @@ class _Importer:
                 if k not in self.graph.nodes:
                     raise BuildError(
                         f"from_nir: edge ({a!r}, {b!r}) names {k!r}, which is not a node of "
-                        "the graph (edges into nested graphs are not supported)"
+                        "the graph"
                     )
         with nengo.Network(label="from_nir") as net:
             for name in self.order():
@@ -366,7 +424,8 @@ def from_nir(graph, dt: float = 0.001, approximate: bool = False) -> nengo.Netwo
     Parameters
     ----------
     graph : nir.NIRGraph
-        The graph (a flat graph; nested graphs are not supported).
+        The graph. Nested graphs are inlined (node ``x`` of subgraph ``sub``
+        becomes ``"sub.x"``).
     dt : float
         Time step the network will be simulated with (used for `nir.Delay`).
     approximate : bool
