@@ -64,6 +64,12 @@ def _conv_spec(layer, shape_in, label):
     nd = layer.num_spatial_dims
     if nd not in (1, 2) or layer.groups != 1 or any(d != 1 for d in layer.dilation):
         return None
+    if len(shape_in) != nd + 1 or shape_in[0] != layer.in_channels:
+        raise ValidationError(
+            f"Converter: {label} expects inputs of shape ({layer.in_channels}, "
+            f"<{nd} spatial dims>) (channels first), got {shape_in}",
+            attr="input_shape",
+        )
     padding = tuple(tuple(int(v) for v in p) for p in layer.padding)
     spatial = tuple(shape_in[1:])
     kernel = tuple(layer.weight.shape[2:])
@@ -147,13 +153,13 @@ def equinox_specs(model, input_shape: tuple, max_to_avg_pool: bool) -> list[Laye
         elif isinstance(module, eqx.nn.Linear):
             w = np.asarray(module.weight, dtype=np.float64)
             b = None if module.bias is None else np.asarray(module.bias, dtype=np.float64)
-            shape_out = _out_shape(module, shape)
             if math.prod(shape) != w.shape[1]:
                 raise ValidationError(
                     f"Converter: {label} expects {w.shape[1]} inputs, but the previous "
                     f"layer gives shape {shape}",
                     attr="input_shape",
                 )
+            shape_out = _out_shape(module, shape)
             spec = LayerSpec("dense", module, shape, shape_out, weight=w, bias=b, label=label)
         elif isinstance(module, (eqx.nn.Conv1d, eqx.nn.Conv2d)):
             spec = _conv_spec(module, shape, label) or _jax_spec(module, None, shape, label)

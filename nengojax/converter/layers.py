@@ -109,13 +109,20 @@ def fixed_linear_matrix(fn, shape_in) -> np.ndarray | None:
     def flat(x):
         return jnp.ravel(fn(jnp.reshape(x, shape_in)))
 
-    try:
-        mat = np.asarray(jax.jacfwd(flat)(jnp.zeros(n, jnp.float32)), dtype=np.float64)
-    except Exception:  # noqa: BLE001 - fn not differentiable: not a fixed linear map
-        return None
     rng = np.random.RandomState(0)
     a, b = rng.randn(2, n).astype(np.float32)
-    fa, fb, fab = (np.asarray(flat(v), dtype=np.float64) for v in (a, b, a + 1.5 * b))
+    probes = np.stack([a, b, a + 1.5 * b])
+
+    @jax.jit
+    def jac_and_values(p):
+        return jax.jacfwd(flat)(jnp.zeros(n, jnp.float32)), jax.vmap(flat)(p)
+
+    try:
+        mat, values = jac_and_values(probes)
+    except Exception:  # noqa: BLE001 - fn not differentiable: not a fixed linear map
+        return None
+    mat = np.asarray(mat, dtype=np.float64)
+    fa, fb, fab = np.asarray(values, dtype=np.float64)
     scale = 1e-4 * (1 + np.abs(fab).max())
     if mat.ndim != 2 or not (
         np.allclose(fa, mat @ a, atol=scale)
