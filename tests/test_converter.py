@@ -247,3 +247,28 @@ def test_bad_input_raises_validation_errors():
     conv = eqx.nn.Sequential([eqx.nn.Conv2d(1, 1, 3, key=keys(1)[0])])
     with pytest.raises(ValidationError, match="layer0_Conv2d expects inputs of shape"):
         nengojax.Converter(conv, (4, 4))
+
+
+def run_doc_blocks(page, tmp_path, monkeypatch):
+    """Run the ``code-block:: python`` blocks of ``docs/<page>`` in order, in one
+    namespace (as a reader would), in a temporary directory."""
+    import os
+    import re
+
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+    with open(os.path.join(docs, page)) as f:
+        text = f.read()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", text)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in blocks:
+        code = "\n".join(line[3:] for line in block.splitlines())
+        exec(compile(code, page, "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def test_docs_page_runs(tmp_path, monkeypatch):
+    pytest.importorskip("flax.nnx")
+    ns = run_doc_blocks("converter.rst", tmp_path, monkeypatch)
+    assert np.abs(ns["y"][ns["spiking"].output]).max() > 0

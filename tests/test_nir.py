@@ -552,3 +552,11 @@ def test_import_without_optional_dependency_is_lazy():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nengo.Ensemble  # noqa: B018 - nothing to warn about on import
+
+
+def test_docs_page_runs(tmp_path, monkeypatch):
+    from test_converter import run_doc_blocks
+
+    ns = run_doc_blocks("nir.rst", tmp_path, monkeypatch)
+    assert (tmp_path / "exported.nir").exists()
+    assert set(ns["again"].outputs) == {"out"}
