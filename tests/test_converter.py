@@ -272,3 +272,15 @@ def test_docs_page_runs(tmp_path, monkeypatch):
     pytest.importorskip("flax.nnx")
     ns = run_doc_blocks("converter.rst", tmp_path, monkeypatch)
     assert np.abs(ns["y"][ns["spiking"].output]).max() > 0
+
+
+def test_dilated_and_grouped_convolutions_run_in_jaxnodes():
+    k = keys(2)
+    for layer in (
+        eqx.nn.Conv2d(2, 2, 3, dilation=2, key=k[0]),
+        eqx.nn.Conv2d(2, 2, 3, groups=2, key=k[1]),
+        eqx.nn.Conv2d(2, 2, 3, padding=((2, 0), (0, 0)), key=k[1]),
+    ):
+        with pytest.warns(UserWarning, match="layer0_Conv2d cannot be converted"):
+            conv = nengojax.Converter(eqx.nn.Sequential([layer]), (2, 6, 6))
+        assert isinstance(conv.layers[0], nengojax.JaxNode)

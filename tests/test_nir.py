@@ -560,3 +560,62 @@ def test_docs_page_runs(tmp_path, monkeypatch):
     ns = run_doc_blocks("nir.rst", tmp_path, monkeypatch)
     assert (tmp_path / "exported.nir").exists()
     assert set(ns["again"].outputs) == {"out"}
+
+
+def test_more_export_errors():
+    with nengo.Network(seed=0) as net:
+        img = nengo.Node(np.zeros(2 * 4 * 4))
+        post = nengo.Node(size_in=3 * 4 * 4)
+        conv = nengo.Convolution(3, (4, 4, 2), kernel_size=(3, 3), padding="same")
+        nengo.Connection(img, post, transform=conv, synapse=None)
+    with pytest.raises(BuildError, match="channels-first"):
+        to_nir(net)
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node([0.5])
+        ens = nengo.Ensemble(5, 1, neuron_type=ResetLIF(), gain=np.ones(5) * 2, bias=np.ones(5))
+        nengo.Connection(stim, ens)
+        nengo.Probe(ens)
+    with pytest.raises(BuildError, match="probe decoded Ensemble output"):
+        to_nir(net)
+    with nengo.Network(seed=0) as net:
+        ens = nengo.Ensemble(2, 1, neuron_type=Heaviside(), gain=[2.0, 1.0], bias=[0.0, 0.0])
+        nengo.Probe(ens.neurons)
+    with pytest.raises(BuildError, match="Heaviside neurons need gain 1"):
+        to_nir(net)
+    with nengo.Network(seed=0) as net:
+        ens = nengo.Ensemble(2, 1, neuron_type=ResetLIF(amplitude=2.0), gain=[1, 1], bias=[0, 0])
+        nengo.Probe(ens.neurons)
+    with pytest.raises(BuildError, match="amplitude 2.0"):
+        to_nir(net)
+
+
+def test_unknown_nir_node_and_nested_graph_errors():
+    from dataclasses import dataclass
+
+    @dataclass(eq=False)
+    class Custom(nir.NIRNode):
+        value: np.ndarray
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array([2])}
+            self.output_type = {"output": np.array([2])}
+
+    g = nir.NIRGraph.from_list(Custom(np.ones(2)), type_check=False)
+    with pytest.raises(BuildError, match="'custom'.*Custom.*no nengo equivalent"):
+        from_nir(g)
+    sub = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([2])),
+            "a": nir.Output(output_type=np.array([2])),
+            "b": nir.Output(output_type=np.array([2])),
+        },
+        edges=[("input", "a"), ("input", "b")],
+    )
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([2])), "sub": sub,
+               "output": nir.Output(output_type=np.array([2]))},
+        edges=[("input", "sub"), ("sub", "output")],
+        type_check=False,
+    )  # fmt: skip
+    with pytest.raises(BuildError, match="subgraph 'sub', which has 2 Output nodes"):
+        from_nir(g)

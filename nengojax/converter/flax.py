@@ -90,7 +90,8 @@ def _jax_spec(module, shape_in, label):
     """Fallback: ``module`` runs in a JaxNode (its ``nnx.Param`` values as params)."""
     if isinstance(module, nnx.Module):
         graphdef, params, rest = nnx.split(module, nnx.Param, ...)
-        pure = params.to_pure_dict()
+        to_pure = getattr(nnx, "to_pure_dict", None)
+        pure = to_pure(params) if to_pure is not None else params.to_pure_dict()
 
         def call(p, x):
             st = jax.tree_util.tree_map(lambda v: v, params)  # a copy
