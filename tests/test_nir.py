@@ -50,6 +50,39 @@ def _pool(x, k, s, avg):
     return out / (k * k) if avg else out
 
 
+class _Graph:
+    def __init__(self, nodes, edges):
+        self.nodes, self.edges = nodes, edges
+
+
+def flatten(graph, prefix=""):
+    """Inline nested graphs: edges to (from) a subgraph go to its Input (Output)."""
+    nodes, edges, io = {}, [], {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            sub = flatten(node, prefix + name + ".")
+            nodes.update(sub.nodes)
+            edges += sub.edges
+            ins = [
+                prefix + name + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Input)
+            ]
+            outs = [
+                prefix + name + "." + k for k, v in node.nodes.items() if isinstance(v, nir.Output)
+            ]
+            io[name] = (ins[0], outs[0])
+        else:
+            nodes[prefix + name] = node
+    for a, b in graph.edges:
+        a = io[a][1] if a in io else prefix + a
+        b = io[b][0] if b in io else prefix + b
+        edges.append((a, b))
+    if prefix:  # inner Input/Output nodes pass their input through
+        for k, v in list(nodes.items()):
+            if isinstance(v, (nir.Input, nir.Output)) and k.startswith(prefix):
+                nodes[k] = nir.Scale(np.ones(1))  # only the reference's "Scale by 1" matters
+    return _Graph(nodes, edges)
+
+
 class Reference:
     """Step a flat, feedforward NIR graph with NumPy.
 
@@ -59,16 +92,20 @@ class Reference:
     """
 
     def __init__(self, graph, dt=DT):
-        self.g, self.dt = graph, dt
+        self.g, self.dt = flatten(graph), dt
         self.state = {}
+        self.prev = {}
         self.order = []
-        done = set()
-        while len(self.order) < len(graph.nodes):
-            for k in graph.nodes:
-                srcs = [a for a, b in graph.edges if b == k]
-                if k not in done and all(s in done for s in srcs):
-                    self.order.append(k)
-                    done.add(k)
+        names = list(self.g.nodes)
+        srcs = {k: [a for a, b in self.g.edges if b == k] for k in names}
+        while len(self.order) < len(names):
+            ready = [
+                k for k in names if k not in self.order and all(s in self.order for s in srcs[k])
+            ]
+            if not ready:  # a cycle: the first node fed from outside it goes first
+                rest = [k for k in names if k not in self.order]
+                ready = [k for k in rest if any(s in self.order for s in srcs[k])] or rest
+            self.order.append(ready[0])
 
     def step(self, inputs):
         out = {}
@@ -76,7 +113,11 @@ class Reference:
         for k in self.order:
             node = self.g.nodes[k]
             srcs = [a for a, b in self.g.edges if b == k]
-            x = sum(out[s].reshape(-1) for s in srcs) if srcs else None
+            # an edge from a node not computed yet in this step closes a cycle:
+            # it carries the previous step's value
+            vals = [out[s] if s in out else self.prev.get(s) for s in srcs]
+            vals = [v.reshape(-1) for v in vals if v is not None]
+            x = sum(vals) if vals else None
             st = self.state.setdefault(k, {})
             if isinstance(node, nir.Input):
                 y = np.asarray(inputs[k], dtype=float)
@@ -87,7 +128,7 @@ class Reference:
             elif isinstance(node, nir.Linear):
                 y = node.weight @ x
             elif isinstance(node, nir.Scale):
-                y = node.scale * x
+                y = node.scale.reshape(-1) * x
             elif isinstance(node, nir.Flatten):
                 y = x
             elif isinstance(node, nir.Conv2d):
@@ -151,6 +192,7 @@ class Reference:
             else:  # pragma: no cover
                 raise NotImplementedError(type(node))
             out[k] = np.asarray(y, dtype=float).reshape(-1)
+        self.prev = out
         return out
 
     def run(self, inputs, n_steps, outputs):
@@ -619,3 +661,33 @@ def test_unknown_nir_node_and_nested_graph_errors():
     )  # fmt: skip
     with pytest.raises(BuildError, match="subgraph 'sub', which has 2 Output nodes"):
         from_nir(g)
+
+
+def test_graph_exported_by_spyx_matches_equations():
+    """A graph written by another library's NIR exporter (spyx, a JAX SNN library):
+    LIF and CubaLIF with per-neuron time constants, a reset-free LI + Threshold
+    pair and a recurrent LIF subgraph (a cycle, one step late)."""
+    spyx_nir = pytest.importorskip("spyx.nir")
+    snn = pytest.importorskip("spyx.nn")
+    nnx = pytest.importorskip("flax.nnx")
+    r = nnx.Rngs(0)
+    model = nnx.Sequential(
+        nnx.Linear(4, 8, rngs=r),
+        snn.LIF((8,), rngs=r),
+        nnx.Linear(8, 6, rngs=r),
+        snn.CuBaLIF((6,), rngs=r),
+        nnx.Linear(6, 5, rngs=r),
+        snn.PSU_LIF((5,), rngs=r),
+        nnx.Linear(5, 5, rngs=r),
+        snn.RLIF((5,), rngs=r),
+        nnx.Linear(5, 2, rngs=r),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = spyx_nir.to_nir(model, {"input": np.array([4])}, {"output": np.array([2])}, dt=DT)
+    types = {type(n).__name__ for n in g.nodes.values()}
+    assert {"LIF", "CubaLIF", "LI", "Threshold", "NIRGraph"} <= types
+    # scale the input weights so that every layer spikes
+    g.nodes["layer_0"].weight = g.nodes["layer_0"].weight * 3.0
+    out = check(g, {"input": [1.0, 0.5, 0.8, 0.3]}, n_steps=200, nengo_too=True)
+    assert np.abs(out["output"]).max() > 0

@@ -378,19 +378,21 @@ class _Importer:
     # --- the graph ------------------------------------------------------------------------
 
     def order(self):
-        """Node names, each after the sources of its edges where possible."""
+        """Node names, each after the sources of its edges; in a cycle, the first
+        node (in graph order) with a placed source goes first, so the edge that
+        closes the cycle points backwards."""
         names = list(self.graph.nodes)
         srcs = {k: [a for a, b in self.graph.edges if b == k] for k in names}
         done, out = set(), []
-        progress = True
-        while len(out) < len(names) and progress:
-            progress = False
-            for k in names:
-                if k not in done and all(s in done or s == k for s in srcs[k]):
-                    out.append(k)
-                    done.add(k)
-                    progress = True
-        out.extend(k for k in names if k not in done)  # recurrent graphs
+        while len(out) < len(names):
+            ready = [k for k in names if k not in done and all(s in done for s in srcs[k])]
+            if not ready:  # a cycle: break it
+                rest = [k for k in names if k not in done]
+                fed = [k for k in rest if any(s in done for s in srcs[k])]
+                ready = [(fed or rest)[0]]
+            for k in ready[:1]:
+                out.append(k)
+                done.add(k)
         return out
 
     def build(self):
@@ -402,9 +404,12 @@ class _Importer:
                         "the graph"
                     )
         with nengo.Network(label="from_nir") as net:
-            for name in self.order():
+            order = self.order()
+            position = {k: i for i, k in enumerate(order)}
+            for name in order:
                 self.build_node(name, self.graph.nodes[name])
             for a, b in self.graph.edges:
+                back = position[a] >= position[b]  # closes a cycle: one step late
                 pre = self.exits[a]
                 if pre is None:
                     self.fail(a, self.graph.nodes[a], "it has no output")
@@ -412,7 +417,10 @@ class _Importer:
                     self.fail(b, self.graph.nodes[b], "it takes no input")
                 for e in self.entries[b]:
                     transform = 1.0 if e.transform is None else e.transform
-                    nengo.Connection(pre, e.post, transform=transform, synapse=e.synapse)
+                    synapse = e.synapse
+                    if back and synapse is None:
+                        synapse = nengo.LinearFilter([1.0], [1.0, 0.0], analog=False)
+                    nengo.Connection(pre, e.post, transform=transform, synapse=synapse)
         net.inputs = self.inputs
         net.outputs = self.outputs
         return net
