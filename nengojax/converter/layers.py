@@ -21,8 +21,6 @@ import nengo
 import numpy as np
 from nengo.exceptions import ValidationError
 
-from ..config import configure_settings
-from ..jax_node import JaxNode
 from ..neurons import LeakyReLU
 
 __all__ = ["LayerSpec", "activation_neuron_type", "build_network", "fixed_linear_matrix"]
@@ -164,6 +162,8 @@ def build_network(
     Returns ``(net, input_node, output_probe, layer_objects)``, with
     ``layer_objects`` a list of ``(module, nengo_object)`` pairs.
     """
+    import nengojax  # public names only (nengojax imports this module)
+
     swap = dict(swap_activations or {})
     scale = float(scale_firing_rates)
     if not scale > 0:
@@ -173,7 +173,7 @@ def build_network(
         )
     pairs = []
     with nengo.Network(label=label) as net:
-        configure_settings(trainable=False if inference_only else None)
+        nengojax.configure_settings(trainable=False if inference_only else None)
         inp = nengo.Node(np.zeros(math.prod(input_shape)), label="input")
         state = {"pre": inp, "spiking": False, "out_scale": 1.0}
         bias_node = [None]
@@ -254,7 +254,7 @@ def build_network(
                     UserWarning,
                     stacklevel=4,
                 )
-                node = JaxNode(
+                node = nengojax.JaxNode(
                     spec.fn,
                     shape_in=spec.shape_in,
                     params=spec.params,

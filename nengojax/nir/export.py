@@ -9,7 +9,7 @@ import nengo
 import numpy as np
 from nengo.exceptions import BuildError, ValidationError
 
-from ..jax_node import JaxNode
+from .. import JaxNode
 from .neurons import Heaviside, Integrator, LeakyIntegrator, ResetIF, ResetLIF
 
 __all__ = ["to_nir"]
