@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import nengo
 import numpy as np
@@ -11,6 +12,9 @@ from nengo.exceptions import BuildError, ValidationError
 
 from .. import JaxNode
 from .neurons import Heaviside, Integrator, LeakyIntegrator, ResetIF, ResetLIF
+
+if TYPE_CHECKING:  # pragma: no cover
+    import nir
 
 __all__ = ["to_nir"]
 
@@ -278,7 +282,7 @@ class _Exporter:
         return nir.NIRGraph(nodes=self.nodes, edges=self.edges, type_check=False)
 
 
-def to_nir(net: nengo.Network, dt: float = 0.001, approximate: bool = False):
+def to_nir(net: nengo.Network, dt: float = 0.001, approximate: bool = False) -> nir.NIRGraph:
     """Export a nengo network as a NIR graph.
 
     Parameters

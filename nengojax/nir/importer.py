@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import nengo
 import numpy as np
 from nengo.exceptions import BuildError, ValidationError
 
 from .neurons import Heaviside, Integrator, ResetIF, ResetLIF
+
+if TYPE_CHECKING:  # pragma: no cover
+    import nir
 
 __all__ = ["from_nir"]
 
@@ -426,7 +430,7 @@ class _Importer:
         return net
 
 
-def from_nir(graph, dt: float = 0.001, approximate: bool = False) -> nengo.Network:
+def from_nir(graph: nir.NIRGraph, dt: float = 0.001, approximate: bool = False) -> nengo.Network:
     """Build a nengo network from a NIR graph.
 
     Parameters

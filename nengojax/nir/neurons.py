@@ -26,6 +26,7 @@ convention for spikes: a NIR Dirac spike).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.dists import Choice
@@ -214,7 +215,9 @@ def _spike_reset(nt, dt, v, dtype):
 
 
 @register_neuron_step(ResetLIF)
-def reset_lif_step(nt, dt, J, state, rng):
+def reset_lif_step(
+    nt: ResetLIF, dt: float, J: jax.Array, state: dict, rng: jax.Array
+) -> tuple[jax.Array, dict]:
     """JAX step of `ResetLIF`."""
     v = J + (state["voltage"] - J) * np.exp(-dt / nt.tau)
     out, v = _spike_reset(nt, dt, v, J.dtype)
@@ -222,14 +225,18 @@ def reset_lif_step(nt, dt, J, state, rng):
 
 
 @register_neuron_step(ResetIF)
-def reset_if_step(nt, dt, J, state, rng):
+def reset_if_step(
+    nt: ResetIF, dt: float, J: jax.Array, state: dict, rng: jax.Array
+) -> tuple[jax.Array, dict]:
     """JAX step of `ResetIF`."""
     out, v = _spike_reset(nt, dt, state["voltage"] + dt * J, J.dtype)
     return out, {"voltage": v}
 
 
 @register_neuron_step(LeakyIntegrator)
-def leaky_integrator_step(nt, dt, J, state, rng):
+def leaky_integrator_step(
+    nt: LeakyIntegrator, dt: float, J: jax.Array, state: dict, rng: jax.Array
+) -> tuple[jax.Array, dict]:
     """JAX step of `LeakyIntegrator`."""
     v_old = state["voltage"]
     v = (J + (v_old - J) * np.exp(-dt / nt.tau)).astype(J.dtype)
@@ -237,13 +244,17 @@ def leaky_integrator_step(nt, dt, J, state, rng):
 
 
 @register_neuron_step(Integrator)
-def integrator_step(nt, dt, J, state, rng):
+def integrator_step(
+    nt: Integrator, dt: float, J: jax.Array, state: dict, rng: jax.Array
+) -> tuple[jax.Array, dict]:
     """JAX step of `Integrator`."""
     v = (state["voltage"] + dt * J).astype(J.dtype)
     return (nt.amplitude * v).astype(J.dtype), {"voltage": v}
 
 
 @register_neuron_step(Heaviside)
-def heaviside_step(nt, dt, J, state, rng):
+def heaviside_step(
+    nt: Heaviside, dt: float, J: jax.Array, state: dict, rng: jax.Array
+) -> tuple[jax.Array, dict]:
     """JAX step of `Heaviside`."""
     return jnp.where(J > 0, nt.amplitude / dt, 0.0).astype(J.dtype), state
