@@ -97,11 +97,11 @@ def test_flax_mlp_and_cnn_rate_conversion_equals_jax():
     nnx = pytest.importorskip("flax.nnx")
     rngs = nnx.Rngs(0)
     mlp = nnx.Sequential(
-        nnx.Linear(6, 10, rngs=rngs),
+        nnx.Linear(6, 6, rngs=rngs),
         jax.nn.relu,
-        nnx.Linear(10, 8, rngs=rngs),
+        nnx.Linear(6, 6, rngs=rngs),
         functools.partial(jax.nn.leaky_relu, negative_slope=0.2),
-        nnx.Linear(8, 3, rngs=rngs),
+        nnx.Linear(6, 6, rngs=rngs),
         jax.nn.sigmoid,
     )
     x = np.random.RandomState(3).randn(5, 6).astype(np.float32)

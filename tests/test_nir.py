@@ -671,23 +671,26 @@ def test_graph_exported_by_spyx_matches_equations():
     snn = pytest.importorskip("spyx.nn")
     nnx = pytest.importorskip("flax.nnx")
     r = nnx.Rngs(0)
+    n = 5  # one size for every layer: fewer distinct shapes to compile
     model = nnx.Sequential(
-        nnx.Linear(4, 8, rngs=r),
-        snn.LIF((8,), rngs=r),
-        nnx.Linear(8, 6, rngs=r),
-        snn.CuBaLIF((6,), rngs=r),
-        nnx.Linear(6, 5, rngs=r),
-        snn.PSU_LIF((5,), rngs=r),
-        nnx.Linear(5, 5, rngs=r),
-        snn.RLIF((5,), rngs=r),
-        nnx.Linear(5, 2, rngs=r),
+        nnx.Linear(n, n, rngs=r),
+        snn.LIF((n,), rngs=r),
+        nnx.Linear(n, n, rngs=r),
+        snn.CuBaLIF((n,), rngs=r),
+        nnx.Linear(n, n, rngs=r),
+        snn.PSU_LIF((n,), rngs=r),
+        nnx.Linear(n, n, rngs=r),
+        snn.RLIF((n,), rngs=r),
+        nnx.Linear(n, n, rngs=r),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = spyx_nir.to_nir(model, {"input": np.array([4])}, {"output": np.array([2])}, dt=DT)
+        g = spyx_nir.to_nir(model, {"input": np.array([n])}, {"output": np.array([n])}, dt=DT)
     types = {type(n).__name__ for n in g.nodes.values()}
     assert {"LIF", "CubaLIF", "LI", "Threshold", "NIRGraph"} <= types
-    # scale the input weights so that every layer spikes
-    g.nodes["layer_0"].weight = g.nodes["layer_0"].weight * 3.0
-    out = check(g, {"input": [1.0, 0.5, 0.8, 0.3]}, n_steps=200, nengo_too=True)
+    # positive weights, so that every layer spikes
+    for node in g.nodes.values():
+        if isinstance(node, nir.Affine):
+            node.weight = 2.0 * np.abs(node.weight)
+    out = check(g, {"input": [1.0, 0.5, 0.8, 0.3, 0.6]}, n_steps=200, nengo_too=True)
     assert np.abs(out["output"]).max() > 0
