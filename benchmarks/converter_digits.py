@@ -166,6 +166,7 @@ def evaluate(name, model, jax_fn, input_shape, x_test, y_test, n_nengo, scales, 
             scale_firing_rates=scale,
             synapse=SYNAPSE,
         )
+        spk.net.seed = 0  # initial voltages of the spiking neurons
         acc, _ = nengojax_accuracy(spk, x_test, y_test, N_STEPS)
         acc_nengo = nengo_accuracy(spk, x_test[:n_nengo], y_test[:n_nengo], N_STEPS)
         lines.append(f"| {scale} | {acc:.4f} | {acc_nengo:.4f} ({n_nengo}) |")
