@@ -490,8 +490,14 @@ def test_round_trip_conv_and_integrators():
             nengo.Connection(layer.neurons, e.neurons, transform=pool, synapse=None)
         probes = [nengo.Probe(e.neurons, label=e.neuron_type.__class__.__name__)
                   for e in (li, integ, heav)]  # fmt: skip
+        delayed = nengo.Node(size_in=3)
+        delay = nengo.LinearFilter([1.0], [1.0, 0, 0, 0], analog=False)  # 3 steps
+        nengo.Connection(heav.neurons, delayed, synapse=delay)
+        probes.append(nengo.Probe(delayed, label="delayed"))
     g = to_nir(net)
     assert any(isinstance(n, nir.Conv2d) for n in g.nodes.values())
+    delays = [n for n in g.nodes.values() if isinstance(n, nir.Delay)]
+    assert len(delays) == 1 and np.allclose(delays[0].delay, 0.003)
     net2 = from_nir(g)
     net2.inputs["image"].output = stim.output
     ref = _run_net(net, probes, 100)

@@ -239,9 +239,17 @@ class _Exporter:
     def synapse_node(self, obj, syn, size, label, src):
         import nir
 
-        if not isinstance(syn, nengo.Lowpass):
-            self.fail(obj, f"synapse {syn} cannot be exported (only Lowpass maps to NIR's LI)")
-        node = nir.LI(tau=syn.tau * np.ones(size), r=np.ones(size), v_leak=np.zeros(size))
+        steps = _delay_steps(syn)
+        if steps is not None:
+            node = nir.Delay(delay=steps * self.dt * np.ones(size))
+        elif isinstance(syn, nengo.Lowpass):
+            node = nir.LI(tau=syn.tau * np.ones(size), r=np.ones(size), v_leak=np.zeros(size))
+        else:
+            self.fail(
+                obj,
+                f"synapse {syn} cannot be exported (Lowpass maps to NIR's LI, a discrete "
+                "LinearFilter([1], [1, 0, ..., 0]) to Delay; nothing else does)",
+            )
         name = self.add(f"{label}_synapse", node)
         self.edges.append((src, name))
         return name
@@ -282,6 +290,16 @@ class _Exporter:
         return nir.NIRGraph(nodes=self.nodes, edges=self.edges, type_check=False)
 
 
+def _delay_steps(syn) -> int | None:
+    """``k`` if ``syn`` is nengo's discrete pure delay ``z^-k``, else None."""
+    if type(syn) is not nengo.LinearFilter or syn.analog:
+        return None
+    num, den = np.atleast_1d(syn.num), np.atleast_1d(syn.den)
+    if num.shape == (1,) and num[0] == den[0] != 0 and np.all(den[1:] == 0):
+        return len(den) - 1
+    return None
+
+
 def to_nir(net: nengo.Network, dt: float = 0.001, approximate: bool = False) -> nir.NIRGraph:
     """Export a nengo network as a NIR graph.
 
@@ -305,7 +323,9 @@ def to_nir(net: nengo.Network, dt: float = 0.001, approximate: bool = False) -> 
         probes ``nir.Output`` nodes, ensembles neuron nodes (``r`` = gain,
         ``v_leak`` = bias), connections ``nir.Linear`` (decoders, transform
         and encoders multiplied out) or ``nir.Conv1d``/``Conv2d``, Lowpass
-        synapses ``nir.LI`` nodes and passthrough Nodes ``nir.Scale`` nodes.
+        synapses ``nir.LI`` nodes, discrete delays ``LinearFilter([1], [1, 0, ...,
+        0], analog=False)`` ``nir.Delay`` nodes and passthrough Nodes
+        ``nir.Scale`` nodes.
     """
     try:
         import nir  # noqa: F401
