@@ -85,10 +85,16 @@ def test_equinox_mlp_and_conv1d_with_leaky_relu():
     conv = nengojax.Converter(mlp, (5,))
     np.testing.assert_allclose(run_nengojax(conv, x)[:, -1], jax.vmap(mlp)(x), atol=1e-5)
     c1 = eqx.nn.Sequential(
-        [eqx.nn.Conv1d(2, 3, 3, padding=1, key=k[1]), eqx.nn.Lambda(jax.nn.relu)]
+        [
+            eqx.nn.Conv1d(2, 3, 3, padding=1, key=k[1]),
+            eqx.nn.Lambda(jax.nn.relu),
+            eqx.nn.Conv1d(3, 2, 3, stride=2, padding="SAME", key=k[0]),
+        ]
     )
     x1 = np.random.RandomState(2).randn(4, 2, 7).astype(np.float32)
-    conv1 = nengojax.Converter(c1, (2, 7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both convolutions convert (no JaxNode)
+        conv1 = nengojax.Converter(c1, (2, 7))
     ref = np.asarray(jax.vmap(c1)(x1)).reshape(4, -1)
     np.testing.assert_allclose(run_nengojax(conv1, x1)[:, -1], ref, atol=1e-5)
 
@@ -280,6 +286,7 @@ def test_dilated_and_grouped_convolutions_run_in_jaxnodes():
         eqx.nn.Conv2d(2, 2, 3, dilation=2, key=k[0]),
         eqx.nn.Conv2d(2, 2, 3, groups=2, key=k[1]),
         eqx.nn.Conv2d(2, 2, 3, padding=((2, 0), (0, 0)), key=k[1]),
+        eqx.nn.Conv2d(2, 2, 3, padding=1, padding_mode="REFLECT", key=k[1]),
     ):
         with pytest.warns(UserWarning, match="layer0_Conv2d cannot be converted"):
             conv = nengojax.Converter(eqx.nn.Sequential([layer]), (2, 6, 6))

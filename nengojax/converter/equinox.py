@@ -70,16 +70,23 @@ def _conv_spec(layer, shape_in, label):
             f"<{nd} spatial dims>) (channels first), got {shape_in}",
             attr="input_shape",
         )
-    padding = tuple(tuple(int(v) for v in p) for p in layer.padding)
+    if getattr(layer, "padding_mode", "ZEROS") != "ZEROS":
+        return None
     spatial = tuple(shape_in[1:])
     kernel = tuple(layer.weight.shape[2:])
     stride = tuple(int(s) for s in layer.stride)
-    if all(p == (0, 0) for p in padding):
-        pad = "valid"
-    elif padding == _same_padding(spatial, kernel, stride):
-        pad = "same"
+    if isinstance(layer.padding, str):
+        if layer.padding.upper() not in ("SAME", "VALID"):
+            return None
+        pad = layer.padding.lower()
     else:
-        return None
+        padding = tuple(tuple(int(v) for v in p) for p in layer.padding)
+        if all(p == (0, 0) for p in padding):
+            pad = "valid"
+        elif padding == _same_padding(spatial, kernel, stride):
+            pad = "same"
+        else:
+            return None
     w = np.asarray(layer.weight, dtype=np.float64)
     kernel_nengo = np.transpose(w, tuple(range(2, 2 + nd)) + (1, 0))
     conv = nengo.Convolution(

@@ -61,11 +61,15 @@ def _conv_spec(layer, shape_in, label):
     ):
         return None
     padding = layer.padding
-    if isinstance(padding, str) and padding.upper() in ("SAME", "VALID"):
+    if isinstance(padding, str):
+        if padding.upper() not in ("SAME", "VALID"):
+            return None
         pad = padding.lower()
-    elif padding == 0 or (
-        not isinstance(padding, str) and all(_as_tuple(p, 2) == (0, 0) for p in padding)
-    ):
+    elif isinstance(padding, int):
+        if padding != 0:
+            return None
+        pad = "valid"
+    elif all(_as_tuple(p, 2) == (0, 0) for p in padding):
         pad = "valid"
     else:
         return None
