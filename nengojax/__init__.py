@@ -13,6 +13,7 @@ the runtime) and `simulator` (nengo's API, with its training part).
 
 from . import cache, callbacks, distributed, losses, neurons, sharding, training
 from .config import configure_settings
+from .converter import Converter
 from .jax_node import JaxNode, Layer, SimJaxNode
 from .ops.context import LoweringContext
 from .ops.registry import register_lowering, register_neuron_step, register_rate_counterpart
@@ -42,4 +43,15 @@ __all__ = [
     "compile",
     "register_lowering",
     "register_neuron_step",
+    "Converter",
 ]
+
+
+def __getattr__(name):
+    # ``nengojax.nir`` (NIR import/export) is imported on first use; the ``nir``
+    # package it needs is optional
+    if name == "nir":
+        import importlib
+
+        return importlib.import_module(".nir", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
