@@ -8,7 +8,8 @@ Layers, lowest first (a module imports only modules of its own or lower layers):
 2. ``ops`` (lowerings: Program -> one step function);
 3. ``runtime`` (the only scan over time);
 4. ``training`` (optax over the runtime);
-5. ``simulator`` (nengo's API and its parts);
+5. ``simulator`` (nengo's API and its parts), ``converter`` and ``nir`` (models in
+   and out);
 6. ``nengojax/__init__`` (the public face).
 """
 
@@ -37,6 +38,8 @@ LAYERS = {
     "runtime": 3,
     "training": 4,
     "simulator": 5,
+    "converter": 5,
+    "nir": 5,
     "__init__": 6,
 }
 

@@ -10,7 +10,7 @@ import nengo
 import numpy as np
 from nengo.exceptions import BuildError, ValidationError
 
-from .. import JaxNode
+from ..jax_node import JaxNode
 from .neurons import Heaviside, Integrator, LeakyIntegrator, ResetIF, ResetLIF
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -33,7 +33,7 @@ from nengo.dists import Choice
 from nengo.neurons import NeuronType
 from nengo.params import NumberParam
 
-from .. import register_neuron_step
+from ..ops.registry import register_neuron_step
 
 __all__ = ["Heaviside", "Integrator", "LeakyIntegrator", "ResetIF", "ResetLIF"]
 
