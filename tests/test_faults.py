@@ -163,3 +163,13 @@ def test_failure_late_in_a_run_keeps_completed_steps(exc):
     with nengojax.Simulator(ref_net, progress_bar=False) as ref:
         ref.run(1.0)
     np.testing.assert_allclose(data, ref.data[rp], atol=1e-6)
+
+
+def test_node_returning_none_midway_keeps_completed_steps():
+    with nengo.Network(seed=2) as net:
+        u = nengo.Node(lambda t: [1.0] if t < 0.0045 else None)
+        p = nengo.Probe(u)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(SimulationError, match="invalid type"):
+            sim.run(0.01)
+        assert sim.n_steps == 4 and sim.data[p].shape == (4, 1)

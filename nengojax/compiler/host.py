@@ -178,7 +178,7 @@ class HostStream:
                 gap = self._done < start
                 for src in self.sources:
                     unused = src.key in skip or gap and isinstance(src.op, SimPyFunc)
-                    new[src.key].append(None if unused else self._raw(src, t))
+                    new[src.key].append(NOT_COMPUTED if unused else self._raw(src, t))
                 self._done += 1
         except BaseException as e:  # KeyboardInterrupt too: keep what is complete
             error = e
@@ -197,12 +197,12 @@ class HostStream:
             raise error
 
     def _checked(self, src, raw: list) -> list:
-        """Validate a batch of raw outputs (None: not computed); fast when they
+        """Validate a batch of raw outputs (`NOT_COMPUTED` kept); fast when they
         are all fine. Raises `_BadRow` at the first bad one."""
         if not isinstance(src.op, SimPyFunc) or not raw:
             return raw
-        if any(r is None for r in raw):
-            done = [i for i, r in enumerate(raw) if r is not None]
+        if any(r is NOT_COMPUTED for r in raw):
+            done = [i for i, r in enumerate(raw) if r is not NOT_COMPUTED]
             rows = list(raw)
             try:
                 values = self._checked(src, [raw[i] for i in done])
@@ -231,7 +231,7 @@ class HostStream:
         """Values of every source (but ``skip``) for absolute steps
         ``start .. start+n_steps``, each ``(n_steps, *shape)``."""
         if start < self._offset or any(
-            v is None
+            v is NOT_COMPUTED
             for src in self.sources
             if src.key not in skip
             for v in self._tables[src.key][start - self._offset : start - self._offset + n_steps]
@@ -251,6 +251,10 @@ class HostStream:
             rows = self._tables[src.key][lo : lo + n_steps]
             out[src.key] = np.stack(rows) if rows else np.zeros((0, *src.shape))
         return out
+
+
+#: The value of a step a source was not called for (given as data, or skipped).
+NOT_COMPUTED = object()
 
 
 class _BadRow(Exception):
