@@ -173,3 +173,79 @@ def test_node_returning_none_midway_keeps_completed_steps():
         with pytest.raises(SimulationError, match="invalid type"):
             sim.run(0.01)
         assert sim.n_steps == 4 and sim.data[p].shape == (4, 1)
+
+
+def test_predict_bad_n_steps_and_params_shape():
+    net, inp, ens, p = _net()
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        for bad in (-3, 0, 2.5):
+            with pytest.raises(ValidationError, match="n_steps"):
+                sim.predict(n_steps=bad)
+        key = sim.compiled.key(ens.neurons, "bias")
+        sim.params[key] = np.zeros(3)
+        with pytest.raises(ValidationError, match=f"params\\[{key!r}\\]"):
+            sim.run_steps(2)
+
+
+def test_simulator_refuses_concurrent_runs():
+    import threading
+
+    net, _, _, _ = _net()
+    started, release = threading.Event(), threading.Event()
+
+    def slow(t):
+        started.set()
+        release.wait(10)
+        return 0.0
+
+    with net:
+        nengo.Node(slow)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        worker = threading.Thread(target=sim.run_steps, args=(3,))
+        worker.start()
+        assert started.wait(30)
+        with pytest.raises(SimulationError, match="already running"):
+            sim.run_steps(1)
+        release.set()
+        worker.join(60)
+        assert sim.n_steps == 3
+
+
+def test_one_step_training_with_a_filtered_probe_warns():
+    net, inp, _, p = _net()
+    x = np.zeros((4, 1, 1))
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        sim.compile(optax.sgd(0.1), loss={p: losses.mse})
+        with pytest.warns(UserWarning, match="one step"):
+            sim.fit({inp: x}, {p: x}, verbose=0)
+
+
+def test_training_through_a_host_node_names_it():
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(np.zeros(1))
+        ens = nengo.Ensemble(10, 1)
+        host = nengo.Node(lambda t, x: x**2, size_in=1, label="squarer")
+        nengo.Connection(inp, ens)
+        nengo.Connection(ens, host)
+        p = nengo.Probe(host)
+    x = np.zeros((2, 3, 1))
+    with pytest.warns(UserWarning, match="runs on the host"):
+        sim = nengojax.Simulator(net, minibatch_size=2, progress_bar=False)
+    with sim:
+        sim.compile(optax.sgd(0.1), loss={p: losses.mse})
+        with pytest.raises(SimulationError, match="squarer"):
+            sim.fit({inp: x}, {p: x}, verbose=0)
+
+
+def test_float64_program_after_x64_is_switched_off():
+    import jax
+
+    net, _, _, _ = _net()
+    jax.config.update("jax_enable_x64", True)
+    try:
+        model = nengojax.compile(net, dtype="float64")
+        params, state = model.init_params(), model.init_state()
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    with pytest.raises(ValidationError, match="x64"):
+        model.run(params, state, 2)

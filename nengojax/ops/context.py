@@ -27,6 +27,7 @@ class CallbackErrors:
     def __init__(self):
         self.error: BaseException | None = None
         self.warned: set = set()
+        self.warned_objects: set[str] = set()  # what runs on the host, for messages
 
     def pop(self) -> BaseException | None:
         """The held exception (then forgotten), or None."""

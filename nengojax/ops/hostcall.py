@@ -62,6 +62,7 @@ def host_call(
     ctx.uses_host_calls = True
     if warning is not None:
         ctx.warn_once(*warning)
+        ctx.errors.warned_objects.add(str(getattr(warning[0], "tag", None) or warning[0]))
     streams: dict[int, list] = {}
     errors = ctx.errors
     step_signal = ctx.step_signal

@@ -182,6 +182,10 @@ class CompiledNetwork:
             why = f"it has no param {attr!r}"
         raise ValidationError(f"{obj}: {why} (its params: {mine})", attr="attr", obj=obj)
 
+    def host_objects(self) -> list[str]:
+        """The objects whose NumPy code runs on the host every step (callbacks)."""
+        return sorted(self.errors.warned_objects)
+
     def step_function(self, mode: str = "simulate") -> StepFunction:
         """The lowered step for one neuron ``mode`` (made once per mode).
 
@@ -402,6 +406,12 @@ class CompiledNetwork:
                 f"n_steps must be a non-negative integer (got {n_steps!r})", attr="n_steps"
             )
         n_steps = int(n_steps)
+        if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValidationError(
+                "this network was compiled for float64, but JAX's x64 mode is now off: "
+                "call jax.config.update('jax_enable_x64', True) again",
+                attr="dtype",
+            )
         self.check_params(params)
         self.check_state(state)
         inputs = self.check_inputs(inputs, n_steps, batch_size(state))

@@ -189,6 +189,12 @@ def check_sizes(sim, x: dict, y: dict, n_steps=None) -> tuple[int, int]:
                 attr="x",
                 obj=sim,
             )
+    if n_steps is not None and (
+        isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1
+    ):
+        raise ValidationError(
+            f"n_steps must be a positive integer (got {n_steps!r})", attr="n_steps", obj=sim
+        )
     if not sizes:
         if n_steps is None:
             raise ValidationError("no data: give x or y (or n_steps)", attr="x", obj=sim)

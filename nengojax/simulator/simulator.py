@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -145,6 +146,7 @@ class Simulator:
         _merge=None,
     ):
         self.closed = True  # until construction succeeds
+        self._running = threading.Lock()
         if network is not None and not isinstance(network, nengo.Network):
             raise ValidationError(
                 f"network must be a nengo.Network (got {type(network).__name__}: {network})",
@@ -162,6 +164,8 @@ class Simulator:
         mesh = None if devices is None else make_mesh(devices)
         if mesh is not None:
             check_divisible(self.minibatch_size, mesh)
+            if self.minibatch_size is None:  # one device and nothing to split
+                mesh = None
         self.placement = Placement(mesh)
         self.progress_bar = progress_bar
         self.optimize = optimize
@@ -371,8 +375,20 @@ class Simulator:
         """Simulate for ``steps`` steps (see `run` for ``data``)."""
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
+        if not self._running.acquire(blocking=False):
+            raise SimulationError(
+                "this Simulator is already running (in another thread): one Simulator "
+                "runs one simulation at a time; use one Simulator per thread"
+            )
+        try:
+            self._run_steps(steps, data, progress_bar)
+        finally:
+            self._running.release()
+
+    def _run_steps(self, steps, data, progress_bar) -> None:
         steps = _integer(steps, "steps", self, low=0)
         inputs = run_data(self, data, steps)
+        self.compiled.check_params(self.params)  # before any Node function is called
         if progress_bar is None:
             progress_bar = self.progress_bar
         with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
@@ -456,7 +472,7 @@ class Simulator:
             err = model.pop_callback_error()
             if err is not None:
                 raise err from None
-            if isinstance(e, SimulationError):
+            if isinstance(e, (SimulationError, ValidationError)):
                 raise
             raise SimulationError(f"Simulation failed: {e}") from e
         self.state = state

@@ -92,11 +92,19 @@ class Trainer:
         return self.spec
 
     def _raise_run_error(self, e: Exception):
-        err = self.sim.compiled.pop_callback_error()
+        compiled = self.sim.compiled
+        err = compiled.pop_callback_error()
         if err is not None:
             raise err from None
         if isinstance(e, (SimulationError, ValidationError)):
             raise e
+        host = compiled.host_objects()
+        if host and "JVP" in str(e):
+            raise SimulationError(
+                f"cannot train through {host}: they run on the host (NumPy code through a "
+                "callback), which JAX cannot differentiate. Give such Nodes as inputs (x), "
+                "or write them as nengojax.JaxNode / register a JAX step for the neuron type"
+            ) from None
         raise SimulationError(f"Training failed: {type(e).__name__}: {e}") from e
 
     def _terms(self, spec: TrainSpec, y: dict) -> dict:
@@ -302,6 +310,21 @@ class Trainer:
             data.check_targets(sim, self._terms(spec, vy), vy)
             val = (vx, vy)
         callbacks = list(callbacks or [])
+        if n_steps == 1:
+            filtered = [
+                str(sim.compiled.probes[k])
+                for k in self._terms(spec, ys_all)
+                if sim.compiled.probes[k].synapse is not None
+            ]
+            if filtered:
+                warnings.warn(
+                    f"the data have one step, but {filtered} filter their values with a "
+                    "synapse: after one step a filtered probe has barely moved from 0, so "
+                    "the loss can hardly improve. Probe with synapse=None for one-step "
+                    "training, or give more steps",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
         placement = sim.placement
         mode, remat = self._settings()
@@ -351,7 +374,7 @@ class Trainer:
                 values.append(v)
                 term_values.append(tv)
                 metric_values.append(mv)
-                if show == 1:
+                if show == 1 and start + chunk < n_batches:
                     running = float(np.mean(np.concatenate(distributed.to_host(values))))
                     elapsed = time.perf_counter() - t0
                     progress(epoch, epochs, start + chunk, n_batches, running, elapsed)
