@@ -249,3 +249,21 @@ def test_float64_program_after_x64_is_switched_off():
         jax.config.update("jax_enable_x64", False)
     with pytest.raises(ValidationError, match="x64"):
         model.run(params, state, 2)
+
+
+def test_jax_node_non_finite_output_is_a_simulation_error_like_a_node():
+    import jax.numpy as jnp
+
+    with nengo.Network(seed=0) as net:
+        bad = nengojax.JaxNode(lambda t: jnp.where(t > 0.0055, jnp.nan, t), shape_out=(1,))
+        p = nengo.Probe(bad)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        with pytest.raises(SimulationError, match="non-finite value at t=0.006"):
+            sim.run(0.01)
+        assert sim.n_steps == 5 and sim.data[p].shape == (5, 1)
+        np.testing.assert_allclose(sim.data[p][:, 0], np.arange(1, 6) * 0.001, rtol=1e-6)
+    # the functional API records the fault in the state and runs on
+    model = nengojax.compile(net)
+    state, probes = model.run(model.init_params(), model.init_state(), 10)
+    assert np.asarray(state["fault"])[0] == 5
+    assert np.isnan(np.asarray(probes[model.key(p)])[-1, 0])

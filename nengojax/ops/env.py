@@ -43,6 +43,7 @@ class StepEnv:
         self._rng = rng
         self.dt = dt
         self.stream = stream
+        self.checks: list = []  # (index, output) of values that must stay finite
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)
@@ -98,6 +99,11 @@ class StepEnv:
             self.inc(sig, value)
         else:
             self.set(sig, value)
+
+    def check_finite(self, index: int, value) -> None:
+        """Record that ``value`` must be finite (a fault of check ``index`` if not;
+        see the state's ``"fault"``)."""
+        self.checks.append((index, value))
 
     def rng(self, salt: int) -> jax.Array:
         """A PRNG key for this step, distinct for each ``salt`` (an operator)."""

@@ -11,11 +11,14 @@ def lower_sim_jax_node(op, ctx):
     if op.output is None:
         return None
     node = op.node
+    index = ctx.op_index(op)
 
     def apply(env):
         leaves = [env.read(p) for p in op.params]
         t = env.read(op.t) if op.t_passed else None
         x = env.read(op.x) if op.x_passed else None
-        env.set(op.output, node.flat_call(leaves, t, x))
+        y = node.flat_call(leaves, t, x)
+        env.check_finite(index, y)  # like a Node's output in nengo: NaN/inf is a fault
+        env.set(op.output, y)
 
     return apply

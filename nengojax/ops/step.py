@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from ..compiler.program import Program
 from .context import LoweringContext
@@ -61,6 +62,13 @@ class StepFunction:
             apply(env)
         new_state = dict(state)
         new_state["signals"] = {b.key: values[b.index] for b in layout.bases if b.kind == "state"}
+        if env.checks:  # the first step and operator with a non-finite value
+            bad = jnp.stack([~jnp.all(jnp.isfinite(v)) for _, v in env.checks])
+            index = jnp.asarray([i for i, _ in env.checks], jnp.int32)
+            which = jnp.min(jnp.where(bad, index, jnp.iinfo(jnp.int32).max))
+            new = jnp.stack([step_value.astype(jnp.int32), which])
+            fault = state["fault"]
+            new_state["fault"] = jnp.where((fault[0] < 0) & jnp.any(bad), new, fault)
         probes = {k: env.read(v) for k, v in program.probe_views.items()}
         return new_state, probes
 

@@ -305,7 +305,7 @@ class CompiledNetwork:
         """``state`` comes from this network (`init_state` or a run of it)."""
         try:
             signals = state["signals"]
-            ok = {"signals", "rng", "stream", "seed"} <= set(state)
+            ok = {"signals", "rng", "stream", "seed", "fault"} <= set(state)
         except (TypeError, KeyError):
             ok = False
         if not ok:

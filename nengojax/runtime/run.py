@@ -51,7 +51,8 @@ def scan_steps(
         The minibatch axis of each host value (0) or None (shared).
     n_active : int or jax.Array, optional
         Only the first ``n_active`` steps run; the rest leave the state and
-        give zeros (so runs of many lengths share one compiled scan).
+        give zeros (so runs of many lengths share one compiled scan). Steps
+        after a fault (the state's ``"fault"``) do not run either.
     remat : bool
         Recompute each step in the backward pass (``jax.checkpoint``).
     unroll : int

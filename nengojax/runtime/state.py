@@ -1,8 +1,10 @@
 """Simulation state: its initial value and the one rule for "is it batched".
 
 A state is a dict: ``"signals"`` (state key -> flat array of each state base),
-``"rng"`` (a JAX PRNG key), ``"stream"`` (the minibatch item, an int32) and
-``"seed"`` (the seed of the host random streams, a uint32). A batched state has
+``"rng"`` (a JAX PRNG key), ``"stream"`` (the minibatch item, an int32),
+``"seed"`` (the seed of the host random streams, a uint32) and ``"fault"``
+(int32 ``[step, node]``: the first step at which a `JaxNode` returned a
+non-finite value, and which one, or ``[-1, -1]``). A batched state has
 a leading minibatch axis on every leaf, and ``"stream"`` is then
 ``arange(minibatch_size)``.
 """
@@ -56,6 +58,7 @@ def init_state(program: Program, minibatch_size: int | None = None, seed: int | 
         "rng": prng_key(seed),
         "stream": jnp.asarray(0, jnp.int32),
         "seed": jnp.asarray(np.uint32(seed), jnp.uint32),
+        "fault": jnp.full((2,), -1, jnp.int32),
     }
     if minibatch_size is None:
         return state

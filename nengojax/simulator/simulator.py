@@ -477,6 +477,10 @@ class Simulator:
             raise SimulationError(f"Simulation failed: {e}") from e
         self.state = state
         start = self._n_steps
+        fault = np.asarray(distributed.to_host(state["fault"])).reshape(-1, 2)
+        failed = fault[fault[:, 0] >= 0]
+        if len(failed):  # a JaxNode went non-finite: keep the steps before it
+            n = int(failed[:, 0].min()) - start
         self._n_steps += n
         step_ids = np.arange(start + 1, start + n + 1)
         for probe, chunks in self._probe_chunks.items():
@@ -487,6 +491,12 @@ class Simulator:
             if not keep.all():
                 values = values[:, keep] if tax == 1 else values[keep]
             chunks.append(values)
+        if len(failed):
+            op = self.compiled.step_order[int(failed[0, 1])]
+            raise SimulationError(
+                f"{op.node} returned a non-finite value at t={(self._n_steps + 1) * self.dt:g} "
+                f"(step {self._n_steps + 1}); the {self._n_steps} steps before it are kept"
+            )
 
 
 def _integer(value, name: str, obj, low: int) -> int:
