@@ -111,6 +111,7 @@ def test_fit_stops_on_non_finite_loss_keeping_finite_params():
     x = np.linspace(-1, 1, 16)[:, None, None]
     with nengojax.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
         before = {k: np.array(v) for k, v in sim.params.items()}
+
         def exploding(y_true, y_pred):
             return jnp.inf * jnp.mean(jnp.square(y_pred - y_true))
 
@@ -267,3 +268,47 @@ def test_jax_node_non_finite_output_is_a_simulation_error_like_a_node():
     state, probes = model.run(model.init_params(), model.init_state(), 10)
     assert np.asarray(state["fault"])[0] == 5
     assert np.isnan(np.asarray(probes[model.key(p)])[-1, 0])
+
+
+def test_memory_estimate_names_the_biggest_arrays():
+    from nengo.exceptions import BuildError
+
+    from nengojax.runtime.memory import available_bytes, check_memory, program_bytes
+
+    with nengo.Network(seed=0) as net:
+        a = nengo.Ensemble(300, 1)
+        b = nengo.Ensemble(200, 1)
+        nengo.Connection(a.neurons, b.neurons, transform=np.ones((200, 300)))
+    program = nengojax.compile(net).program
+    need = program_bytes(program)
+    assert need >= 3 * 200 * 300 * 4  # the weights, in float32, held three times
+    check_memory(program, available=need)  # fits exactly: no error
+    with pytest.raises(BuildError, match=r"\(200, 300\)"):
+        check_memory(program, available=need // 2)
+    assert available_bytes() is None or available_bytes() > 0
+
+
+def test_out_of_memory_is_a_build_error_not_a_crash(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "oom.py"
+    script.write_text(
+        "import nengo, numpy as np\n"
+        "import nengojax\n"
+        "from nengojax.runtime import memory\n"
+        "memory.available_bytes = lambda: 10 * 2**20  # as if 10 MiB were left\n"
+        "with nengo.Network(seed=0) as net:\n"
+        "    a = nengo.Ensemble(2000, 1)\n"
+        "    b = nengo.Ensemble(2000, 1)\n"
+        "    nengo.Connection(a.neurons, b.neurons, transform=np.ones((2000, 2000)))\n"
+        "try:\n"
+        "    nengojax.Simulator(net, progress_bar=False)\n"
+        "except nengo.exceptions.BuildError as e:\n"
+        "    print('BUILDERROR', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "BUILDERROR" in out.stdout and "(2000, 2000)" in out.stdout

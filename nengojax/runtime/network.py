@@ -20,6 +20,7 @@ from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
 from ..ops.pyfunc import is_users
 from ..ops.step import StepFunction
 from .host import host_axes, host_inputs
+from .memory import check_memory
 from .params import ParamPacker
 from .run import scan_steps
 from .state import batch_size, init_state, is_batched
@@ -63,6 +64,7 @@ class CompiledNetwork:
         self.program = program = Program(
             network, dt, seed, model, dtype, optimize, key_network=key_network, merge=merge
         )
+        check_memory(program)  # before any device array is made
         self.errors = CallbackErrors()
         self._steps: dict[str, StepFunction] = {}
         self.live_python = False
