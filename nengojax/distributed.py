@@ -27,6 +27,9 @@ per-process pieces: each process loads its own items and calls `global_batch`.
 
 from __future__ import annotations
 
+import socket
+import time
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -148,6 +151,14 @@ def initialize(
         )
     if cpu_collectives is not None:
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+    if coordinator_address and num_processes and num_processes > 1 and process_id is not None:
+        # JAX aborts the process (SIGABRT) when a peer never comes: meet first
+        rendezvous(
+            coordinator_address,
+            num_processes,
+            process_id,
+            float(kwargs.get("initialization_timeout", 300)),
+        )
     try:
         jax.distributed.initialize(
             coordinator_address=coordinator_address,
@@ -187,6 +198,108 @@ def initialize(
         raise SimulationError(
             f"num_processes={num_processes}, but the job has {count} processes: give "
             "every process the same num_processes"
+        )
+
+
+def rendezvous(address: str, num_processes: int, process_id: int, timeout: float) -> None:
+    """Wait until every process of the job has started, or raise.
+
+    Process 0 listens on the coordinator's port (before JAX's coordinator
+    service takes it) until the other ``num_processes - 1`` processes have
+    said hello, then tells them to go on; a process that is missing after
+    ``timeout`` seconds makes every waiting process raise a `SimulationError`
+    (instead of JAX's abort of the whole process).
+
+    Parameters
+    ----------
+    address : str
+        ``"host:port"`` of the coordinator (process 0).
+    num_processes : int
+        Number of processes in the job.
+    process_id : int
+        This process's index.
+    timeout : float
+        Seconds to wait.
+    """
+    host, _, port = address.rpartition(":")
+    host, port = host.strip("[]") or "localhost", int(port)
+    deadline = time.monotonic() + timeout
+    if process_id == 0:
+        _rendezvous_coordinator(port, num_processes, deadline, timeout)
+    else:
+        _rendezvous_peer(host, port, process_id, deadline, timeout, address)
+
+
+def _rendezvous_coordinator(port, num_processes, deadline, timeout):
+    peers = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("", port))
+        server.listen(num_processes)
+        try:
+            while len(peers) < num_processes - 1:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = sorted(set(range(1, num_processes)) - set(peers))
+                    raise SimulationError(
+                        f"nengojax.distributed.initialize: processes {missing} did not "
+                        f"start within {timeout:g} s (the coordinator, process 0, waited "
+                        "for them); start every process of the job, or raise "
+                        "initialization_timeout"
+                    )
+                server.settimeout(min(left, 1.0))
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                conn.settimeout(max(deadline - time.monotonic(), 0.1))
+                try:
+                    line = conn.makefile("r").readline().split()
+                except OSError:
+                    conn.close()
+                    continue
+                if len(line) == 2 and line[0] == "nengojax-hello" and line[1].isdigit():
+                    peers[int(line[1])] = conn
+                else:
+                    conn.close()
+            for conn in peers.values():
+                conn.sendall(b"go\n")
+            for conn in peers.values():  # let the peers close first (no TIME_WAIT here)
+                conn.settimeout(5.0)
+                try:
+                    conn.recv(1)
+                except OSError:
+                    pass
+        finally:
+            for conn in peers.values():
+                conn.close()
+
+
+def _rendezvous_peer(host, port, process_id, deadline, timeout, address):
+    while True:
+        try:
+            conn = socket.create_connection((host, port), timeout=1.0)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SimulationError(
+                    f"nengojax.distributed.initialize: process {process_id} could not reach "
+                    f"the coordinator (process 0) at {address} within {timeout:g} s; start "
+                    "process 0, and check the address and port"
+                ) from None
+            time.sleep(0.2)
+    with conn:
+        conn.sendall(f"nengojax-hello {process_id}\n".encode())
+        conn.settimeout(max(deadline - time.monotonic(), 0.1))
+        try:
+            answer = conn.makefile("r").readline().strip()
+        except OSError:
+            answer = ""
+    if answer != "go":
+        raise SimulationError(
+            f"nengojax.distributed.initialize: process {process_id} reached the "
+            f"coordinator at {address}, but not every process of the job started within "
+            f"{timeout:g} s"
         )
 
 
