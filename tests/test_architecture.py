@@ -32,6 +32,7 @@ LAYERS = {
     "jax_node": 0,
     "callbacks": 0,
     "cache": 0,
+    "validation": 0,
     "distributed": 0,
     "compiler": 1,
     "ops": 2,

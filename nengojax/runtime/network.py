@@ -19,6 +19,7 @@ from ..config import get_setting
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
 from ..ops.pyfunc import is_users
 from ..ops.step import StepFunction
+from ..validation import integer
 from .host import host_axes, host_inputs
 from .memory import check_memory
 from .params import ParamPacker
@@ -55,12 +56,8 @@ class CompiledNetwork:
                 f"precision must be one of {sorted(PRECISIONS)} (got {precision!r})",
                 attr="precision",
             )
-        if isinstance(unroll, bool) or int(unroll) != unroll or unroll < 1:
-            raise ValidationError(
-                f"unroll must be a positive integer (got {unroll!r})", attr="unroll"
-            )
         self.precision = precision
-        self.unroll = int(unroll)
+        self.unroll = integer(unroll, "unroll", 1)
         self.program = program = Program(
             network, dt, seed, model, dtype, optimize, key_network=key_network, merge=merge
         )
@@ -403,11 +400,7 @@ class CompiledNetwork:
             ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
             leading batch axis when ``state`` is batched.
         """
-        if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
-            raise ValidationError(
-                f"n_steps must be a non-negative integer (got {n_steps!r})", attr="n_steps"
-            )
-        n_steps = int(n_steps)
+        n_steps = integer(n_steps, "n_steps", 0)
         if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValidationError(
                 "this network was compiled for float64, but JAX's x64 mode is now off: "

@@ -11,14 +11,12 @@ a leading minibatch axis on every leaf, and ``"stream"`` is then
 
 from __future__ import annotations
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from nengo.exceptions import ValidationError
 
 from ..compiler.program import Program
+from ..validation import integer
 
 
 def is_batched(state) -> bool:
@@ -38,12 +36,7 @@ def prng_key(seed: int) -> jax.Array:
 
 def check_seed(seed) -> int:
     """``seed`` as an int in [0, 2**32), or a `ValidationError` (never truncated)."""
-    whole = isinstance(seed, numbers.Integral) or (
-        isinstance(seed, numbers.Real) and np.isfinite(seed) and float(seed).is_integer()
-    )
-    if isinstance(seed, bool) or not whole or not 0 <= int(seed) < 2**32:
-        raise ValidationError(f"seed must be an integer in [0, 2**32) (got {seed!r})", attr="seed")
-    return int(seed)
+    return integer(seed, "seed", 0, 2**32 - 1)
 
 
 def init_state(program: Program, minibatch_size: int | None = None, seed: int | None = None):
@@ -62,18 +55,7 @@ def init_state(program: Program, minibatch_size: int | None = None, seed: int | 
     }
     if minibatch_size is None:
         return state
-    whole = isinstance(minibatch_size, numbers.Integral) or (
-        isinstance(minibatch_size, numbers.Real) and float(minibatch_size).is_integer()
-    )
-    if isinstance(minibatch_size, bool) or not whole:
-        raise ValidationError(
-            f"minibatch_size must be an integer (got {minibatch_size!r})", attr="minibatch_size"
-        )
-    k = int(minibatch_size)
-    if k < 1:
-        raise ValidationError(
-            f"minibatch_size must be >= 1 (got {minibatch_size})", attr="minibatch_size"
-        )
+    k = integer(minibatch_size, "minibatch_size", 1)
     batched = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), state)
     batched["stream"] = jnp.arange(k, dtype=jnp.int32)
     batched["rng"] = jax.vmap(lambda i: jax.random.fold_in(prng_key(seed), i))(jnp.arange(k))

@@ -17,6 +17,7 @@ from .. import distributed
 from ..runtime import CompiledNetwork
 from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
+from ..validation import integer
 from . import checkpoint, freeze, gradcheck
 from .data import run_data
 from .history import History
@@ -154,7 +155,7 @@ class Simulator:
                 obj=self,
             )
         if minibatch_size is not None:
-            minibatch_size = _integer(minibatch_size, "minibatch_size", self, low=1)
+            minibatch_size = integer(minibatch_size, "minibatch_size", 1, obj=self)
         if seed is not None:
             seed = check_seed(seed)
         if not (isinstance(dt, numbers.Real) and np.isfinite(dt) and dt > 0):
@@ -386,7 +387,7 @@ class Simulator:
             self._running.release()
 
     def _run_steps(self, steps, data, progress_bar) -> None:
-        steps = _integer(steps, "steps", self, low=0)
+        steps = integer(steps, "steps", 0, obj=self)
         inputs = run_data(self, data, steps)
         self.compiled.check_params(self.params)  # before any Node function is called
         if progress_bar is None:
@@ -497,17 +498,6 @@ class Simulator:
                 f"{op.node} returned a non-finite value at t={(self._n_steps + 1) * self.dt:g} "
                 f"(step {self._n_steps + 1}); the {self._n_steps} steps before it are kept"
             )
-
-
-def _integer(value, name: str, obj, low: int) -> int:
-    """``value`` as an int >= ``low``; floats only when whole (``10.0``), never
-    truncated; strings, NaN, inf and bools refused."""
-    whole = isinstance(value, numbers.Integral) or (
-        isinstance(value, numbers.Real) and np.isfinite(value) and float(value).is_integer()
-    )
-    if isinstance(value, bool) or not whole or int(value) < low:
-        raise ValidationError(f"Must be an integer >= {low} (got {value!r})", attr=name, obj=obj)
-    return int(value)
 
 
 def _pad(arr, size, axis):
