@@ -20,10 +20,11 @@ def integer(value, name: str, low: int | None = None, high: int | None = None, o
     ok = whole and not isinstance(value, bool)
     ok = ok and (low is None or int(value) >= low) and (high is None or int(value) <= high)
     if not ok:
-        bounds = (
-            f" in [{low}, {high}]" if high is not None else f" >= {low}" if low is not None else ""
-        )
-        raise ValidationError(
-            f"{name} must be an integer{bounds} (got {value!r})", attr=name, obj=obj
-        )
+        if high is not None:
+            what = f"an integer in [{low}, {high}]"
+        else:
+            what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+                low, "an integer" if low is None else f"an integer >= {low}"
+            )
+        raise ValidationError(f"{name} must be {what} (got {value!r})", attr=name, obj=obj)
     return int(value)

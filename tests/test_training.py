@@ -321,7 +321,9 @@ def test_learning_rule_connection_warns():
     compiled = nengojax.compile(net)
     with pytest.warns(UserWarning, match="online learning rule"):
         keys = training.trainable_keys(compiled)
-    assert compiled.key(conn, "weights") not in keys
+    assert compiled.program.key(conn, "weights") not in keys
+    with pytest.raises(ValidationError, match="simulation state"):
+        compiled.key(conn, "weights")  # not a param: state the learning rule changes
 
 
 def test_tutorial_biases_trainable(monkeypatch):

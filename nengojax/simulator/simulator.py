@@ -355,7 +355,7 @@ class Simulator:
         ok = isinstance(time_in_seconds, numbers.Real) and not isinstance(time_in_seconds, bool)
         if not ok or not np.isfinite(time_in_seconds) or time_in_seconds < 0:
             raise ValidationError(
-                f"Must be a non-negative number of seconds (got {time_in_seconds!r})",
+                f"Must be positive or zero, in seconds (got {time_in_seconds!r})",
                 attr="time_in_seconds",
                 obj=self,
             )
