@@ -200,7 +200,7 @@ class ModelCheckpoint(Callback):
                 attr="path",
                 obj=self,
             ) from None
-        self.fields = _path_fields(self.path, self)
+        self._fields = _path_fields(self.path, self)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.mode = _monitor_mode(monitor, mode)
@@ -209,7 +209,7 @@ class ModelCheckpoint(Callback):
         self.saved = []
 
     def _needed_keys(self) -> list:
-        return sorted(set(self.fields) - {"epoch"})
+        return sorted(set(self._fields) - {"epoch"})
 
     def check_log_keys(self, keys) -> None:
         """Raise `nengo.exceptions.ValidationError` if the path's fields (or, with

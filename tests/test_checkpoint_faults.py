@@ -200,6 +200,10 @@ def _corrupt_files(saved, d):
     files = {}
     files["truncated"] = d / "truncated.npz"
     files["truncated"].write_bytes(raw[: len(raw) // 2])
+    files["bit flip"] = d / "flip.npz"  # caught by the zip entry's CRC
+    flipped = bytearray(raw)
+    flipped[raw.find(data[f"param:{ENC}"].tobytes()) + 3] ^= 1
+    files["bit flip"].write_bytes(bytes(flipped))
     files["npy"] = d / "one.npy"
     np.save(files["npy"], np.zeros(3))
     files["no meta"] = d / "nometa.npz"
@@ -230,6 +234,7 @@ def _corrupt_files(saved, d):
 
 CORRUPT = {
     "truncated": "corrupt|cannot read",
+    "bit flip": "Bad CRC",
     "npy": "single .npy array",
     "no meta": "no __meta__",
     "empty zip": "no __meta__",
@@ -240,7 +245,7 @@ CORRUPT = {
     "wrong format": "format 'other-1'",
     "meta not json": "not JSON",
     "meta not a string": "not a string",
-    "object array": "corrupt|cannot read",
+    "object array": "object array",
     "missing": "no file",
     "directory": "cannot read",
 }

@@ -172,7 +172,12 @@ def _read(sim, path) -> dict:
         with f:
             return {k: f[k] for k in f.files}
     except Exception as e:  # truncated or corrupt entries, object arrays
-        _fail(sim, path, f"is corrupt or truncated ({type(e).__name__}: {e})")
+        _fail(
+            sim,
+            path,
+            "has an entry that cannot be read: corrupt, truncated or an object array "
+            f"({type(e).__name__}: {e})",
+        )
 
 
 def _is_int(x) -> bool:
@@ -223,7 +228,8 @@ def _meta(sim, path, data) -> dict:
 
 def _float_array(sim, path, name, arr, shape, what):
     """``arr`` checked (shape, float dtype, finite) and cast to the float dtype."""
-    if arr.shape != tuple(shape):
+    shape = tuple(shape)
+    if arr.shape != shape:
         _fail(sim, path, f"{what} {name!r} has shape {arr.shape}, but the model needs {shape}")
     if arr.dtype.kind != "f":
         _fail(sim, path, f"{what} {name!r} has dtype {arr.dtype}, but a float is needed")
