@@ -356,3 +356,17 @@ def test_model_checkpoint_bad_path(path, match):
 def test_early_stopping_bad_arguments(kwargs, match):
     with pytest.raises(ValidationError, match=match):
         EarlyStopping(**kwargs)
+
+
+def test_save_refuses_state_out_of_step_with_n_steps(net, tmp_path):
+    with _sim(net) as sim:
+        sim.run_steps(2)
+        key = sim.compiled.program.state_base(sim.model.step)
+        sim.state = {
+            **sim.state,
+            "signals": {**sim.state["signals"], key: np.array([7], np.int32)},
+        }
+        with pytest.raises(ValidationError, match=r"step counter \[7\] differs .*n_steps=2"):
+            sim.save_params(tmp_path / "p", include_state=True)
+        assert os.listdir(tmp_path) == []
+        sim.save_params(tmp_path / "p")  # params alone are fine

@@ -61,8 +61,10 @@ def save_params(sim, path, include_state: bool = False) -> str:
     Raises
     ------
     nengo.exceptions.ValidationError
-        If the file cannot be written (missing or unwritable directory, ...);
-        no temporary file is left behind.
+        If the file cannot be written (missing or unwritable directory, ...),
+        in every process; no temporary file is left behind. Also if
+        ``include_state`` and the state's step counter differs from
+        ``sim.n_steps`` (a file `load_params` would refuse).
     """
     check_open(sim)
     path = _fspath(sim, path)
@@ -71,25 +73,40 @@ def save_params(sim, path, include_state: bool = False) -> str:
     arrays = {f"param:{k}": np.asarray(v) for k, v in distributed.to_host(sim.params).items()}
     meta = {"format": FORMAT, "params": fingerprint(sim.params), "state": bool(include_state)}
     if include_state:
-        leaves, _ = jax.tree_util.tree_flatten(distributed.to_host(sim.state))
+        state = distributed.to_host(sim.state)
+        steps = np.ravel(np.asarray(state_step(sim.compiled.program, state)))
+        if np.any(steps != sim.n_steps):
+            raise ValidationError(
+                f"cannot save the state to {path!r}: its step counter "
+                f"{sorted(set(steps.tolist()))} differs from sim.n_steps={sim.n_steps} "
+                "(was sim.state assigned directly? use sim.set_state)",
+                attr="include_state",
+                obj=sim,
+            )
+        leaves, _ = jax.tree_util.tree_flatten(state)
         for i, leaf in enumerate(leaves):
             arrays[f"state:{i}"] = np.asarray(leaf)
         meta["n_state"] = len(leaves)
         meta["n_steps"] = int(sim.n_steps)
+    error = None
     if distributed.is_main_process():
         tmp = path + ".tmp.npz"
         try:
             np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
             os.replace(tmp, path)
         except OSError as e:
+            error = e
             try:
                 os.remove(tmp)
             except OSError:
                 pass
-            raise ValidationError(
-                f"cannot save parameters to {path!r}: {e}", attr="path", obj=sim
-            ) from e
-    distributed.barrier("nengojax.save_params")
+    # every process learns whether process 0 wrote the file (and waits until it has)
+    failed = bool(distributed.broadcast_from_main(np.asarray(error is not None, np.int32)))
+    if failed:
+        why = f": {error}" if error is not None else " (in process 0)"
+        raise ValidationError(
+            f"cannot save parameters to {path!r}{why}", attr="path", obj=sim
+        ) from error
     return path
 
 
