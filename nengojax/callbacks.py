@@ -163,9 +163,10 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the parameters (`Simulator.save_params`) after each epoch.
 
-    At the start of ``fit`` (``on_train_begin``) the directory of ``path`` is
-    created if missing (as Keras does) and checked to be writable, and the
-    ``{...}`` fields of ``path`` are checked to format; a problem raises
+    The ``{...}`` fields of ``path`` are checked when it is created (named
+    fields only, with format specs that suit numbers). At the start of
+    ``fit`` (``on_train_begin``) the directory of ``path`` is created if
+    missing (as Keras does) and checked to be writable; a problem raises
     `nengo.exceptions.ValidationError` before any training. A field other
     than ``epoch`` that is not a key of the logs (e.g. ``{val_loss}`` without
     validation data) raises a ValidationError after the first epoch, as
