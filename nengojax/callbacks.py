@@ -6,11 +6,18 @@ its ``sim`` attribute to the simulator before training and calls
 ``on_epoch_end(epoch, logs)`` (``logs`` holds this epoch's ``"loss"``,
 ``"val_loss"``, ... as floats) and ``on_train_end(logs)``. Setting
 ``sim.stop_training = True`` ends training after the current epoch.
+
+A monitored key (``monitor``) or a ``{key}`` in a `ModelCheckpoint` path that
+is not in the logs raises `nengo.exceptions.ValidationError` after the first
+epoch (not a warning each epoch, which would silently never stop or never
+save). A trainer that knows the keys it will log can find this out before
+training by calling ``check_log_keys(keys)`` on callbacks that have it.
 """
 
 from __future__ import annotations
 
-import warnings
+import os
+import string
 
 import numpy as np
 from nengo.exceptions import ValidationError
@@ -41,6 +48,8 @@ class Callback:
 
 
 def _monitor_mode(monitor: str, mode: str) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise ValidationError(f"monitor must be a non-empty str (got {monitor!r})", attr="monitor")
     if mode not in ("auto", "min", "max"):
         raise ValidationError(f"mode must be 'auto', 'min' or 'max' (got {mode!r})", attr="mode")
     if mode != "auto":
@@ -84,8 +93,22 @@ class EarlyStopping(Callback):
         verbose=0,
     ):
         self.monitor = monitor
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)):
+            raise ValidationError(
+                f"patience must be an integer (got {patience!r})", attr="patience", obj=self
+            )
+        if patience < 0:
+            raise ValidationError(
+                f"patience must be >= 0 (got {patience})", attr="patience", obj=self
+            )
         self.patience = int(patience)
-        self.min_delta = abs(float(min_delta))
+        try:
+            min_delta = float(min_delta)
+        except (TypeError, ValueError):
+            min_delta = np.nan
+        if not np.isfinite(min_delta):
+            raise ValidationError("min_delta must be a finite number", attr="min_delta", obj=self)
+        self.min_delta = abs(min_delta)
         self.mode = _monitor_mode(monitor, mode)
         self.restore_best_params = restore_best_params
         self.verbose = verbose
@@ -105,15 +128,20 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None):
         self._reset()
 
+    def check_log_keys(self, keys) -> None:
+        """Raise `nengo.exceptions.ValidationError` if ``monitor`` is not in ``keys``.
+
+        Parameters
+        ----------
+        keys : iterable of str
+            The keys the logs of each epoch will have.
+        """
+        _check_keys("EarlyStopping", [self.monitor], keys, "monitor", self)
+
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            warnings.warn(
-                f"EarlyStopping: {self.monitor!r} is not in the logs "
-                f"(available: {sorted(logs or {})}); not stopping",
-                UserWarning,
-            )
-            return
+        logs = logs or {}
+        _check_keys("EarlyStopping", [self.monitor], logs, "monitor", self, epoch)
+        value = logs[self.monitor]
         if self._improved(value):
             self.best = value
             self.wait = 0
@@ -135,9 +163,18 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the parameters (`Simulator.save_params`) after each epoch.
 
+    The ``{...}`` fields of ``path`` are checked when it is created (named
+    fields only, with format specs that suit numbers). At the start of
+    ``fit`` (``on_train_begin``) the directory of ``path`` is created if
+    missing (as Keras does) and checked to be writable; a problem raises
+    `nengo.exceptions.ValidationError` before any training. A field other
+    than ``epoch`` that is not a key of the logs (e.g. ``{val_loss}`` without
+    validation data) raises a ValidationError after the first epoch, as
+    does ``save_best_only`` with a ``monitor`` not in the logs.
+
     Parameters
     ----------
-    path : str
+    path : str or os.PathLike
         File to write; may contain ``{epoch}`` (from 1) and log keys, e.g.
         ``"ckpt-{epoch:02d}-{loss:.4f}.npz"``.
     monitor : str
@@ -156,30 +193,125 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
-        self.path = str(path)
+        try:
+            self.path = os.fspath(path)
+        except TypeError:
+            raise ValidationError(
+                f"path must be a str or os.PathLike (got {type(path).__name__})",
+                attr="path",
+                obj=self,
+            ) from None
+        self._fields = _path_fields(self.path, self)
         self.monitor = monitor
-        self.save_best_only = save_best_only
+        self.save_best_only = bool(save_best_only)
         self.mode = _monitor_mode(monitor, mode)
         self.verbose = verbose
         self.best = np.inf if self.mode == "min" else -np.inf
         self.saved = []
 
+    def _needed_keys(self) -> list:
+        return sorted(set(self._fields) - {"epoch"})
+
+    def check_log_keys(self, keys) -> None:
+        """Raise `nengo.exceptions.ValidationError` if the path's fields (or, with
+        ``save_best_only``, ``monitor``) are not all in ``keys``.
+
+        Parameters
+        ----------
+        keys : iterable of str
+            The keys the logs of each epoch will have.
+        """
+        _check_keys("ModelCheckpoint", self._needed_keys(), keys, "path", self)
+        if self.save_best_only:
+            _check_keys("ModelCheckpoint", [self.monitor], keys, "monitor", self)
+
+    def on_train_begin(self, logs=None):
+        """Create the directory of ``path`` if needed and check it is writable."""
+        directory = os.path.dirname(self.path)
+        if "{" in directory:  # the directory depends on the logs: made when saving
+            return
+        directory = directory or os.curdir
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as e:
+            raise ValidationError(
+                f"ModelCheckpoint cannot create the directory {directory!r} of {self.path!r}: {e}",
+                attr="path",
+                obj=self,
+            ) from e
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise ValidationError(
+                f"ModelCheckpoint cannot write into the directory {directory!r} of {self.path!r}",
+                attr="path",
+                obj=self,
+            )
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        _check_keys("ModelCheckpoint", self._needed_keys(), logs, "path", self, epoch)
         if self.save_best_only:
-            value = logs.get(self.monitor)
-            if value is None:
-                warnings.warn(
-                    f"ModelCheckpoint: {self.monitor!r} is not in the logs; not saving",
-                    UserWarning,
-                )
-                return
+            _check_keys("ModelCheckpoint", [self.monitor], logs, "monitor", self, epoch)
+            value = logs[self.monitor]
             better = value < self.best if self.mode == "min" else value > self.best
             if not better:
                 return
             self.best = value
-        path = self.path.format(epoch=epoch + 1, **logs)
+        path = self.path.format(**{**logs, "epoch": epoch + 1})
+        directory = os.path.dirname(path)
+        if directory and not os.path.isdir(directory):
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as e:
+                raise ValidationError(
+                    f"ModelCheckpoint cannot create the directory {directory!r}: {e}",
+                    attr="path",
+                    obj=self,
+                ) from e
         path = self.sim.save_params(path)
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}")
+
+
+def _path_fields(path: str, obj) -> list:
+    """The names of the ``{...}`` fields of ``path``; checks that it formats."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(path) if f is not None]
+    except ValueError as e:
+        raise ValidationError(
+            f"ModelCheckpoint path {path!r} is not a valid format string: {e}",
+            attr="path",
+            obj=obj,
+        ) from None
+    bad = [f for f in fields if not f.isidentifier()]
+    if bad:
+        raise ValidationError(
+            f"ModelCheckpoint path {path!r} has fields {bad}; only named fields "
+            "('{epoch}' or a log key such as '{loss}') are allowed",
+            attr="path",
+            obj=obj,
+        )
+    try:  # the format specs must suit numbers (epoch: int, log values: float)
+        path.format(**{f: 1 if f == "epoch" else 0.5 for f in fields})
+    except (ValueError, TypeError) as e:
+        raise ValidationError(
+            f"ModelCheckpoint path {path!r} does not format: {e}", attr="path", obj=obj
+        ) from None
+    return fields
+
+
+def _check_keys(who, needed, keys, attr, obj, epoch=None) -> None:
+    """Raise a `ValidationError` if a key in ``needed`` is not in ``keys``."""
+    keys = list(keys)
+    missing = [k for k in needed if k not in keys]
+    if not missing:
+        return
+    where = "the logs" if epoch is None else f"the logs of epoch {epoch + 1}"
+    what = "path" if attr == "path" else "monitor"
+    value = obj.path if attr == "path" else obj.monitor
+    raise ValidationError(
+        f"{who} {what} {value!r} needs log key(s) {missing}, but {where} have only "
+        f"{sorted(keys)} (no validation data for a 'val_' key?)",
+        attr=attr,
+        obj=obj,
+    )
