@@ -312,3 +312,23 @@ def test_out_of_memory_is_a_build_error_not_a_crash(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "BUILDERROR" in out.stdout and "(2000, 2000)" in out.stdout
+
+
+def test_checkpoint_name_needing_missing_log_key_fails_before_training(tmp_path):
+    from nengojax.callbacks import EarlyStopping, ModelCheckpoint
+
+    net, inp, _, p = _net()
+    x = np.zeros((4, 3, 1))
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        sim.compile(optax.sgd(0.1), loss={p: losses.mse})
+        before = {k: np.array(v) for k, v in sim.params.items()}
+        ckpt = ModelCheckpoint(str(tmp_path / "new_dir" / "ckpt-{val_loss:.3f}.npz"))
+        with pytest.raises(ValidationError, match="val_loss"):
+            sim.fit({inp: x}, {p: x}, epochs=2, callbacks=[ckpt], verbose=0)
+        with pytest.raises(ValidationError, match="val_loss"):
+            sim.fit({inp: x}, {p: x}, epochs=2, callbacks=[EarlyStopping()], verbose=0)
+        for k, v in before.items():  # nothing trained
+            np.testing.assert_array_equal(np.asarray(sim.params[k]), v)
+        ok = ModelCheckpoint(str(tmp_path / "new_dir" / "ckpt-{epoch}-{loss:.3f}.npz"))
+        sim.fit({inp: x}, {p: x}, epochs=2, callbacks=[ok], verbose=0)
+        assert len(ok.saved) == 2

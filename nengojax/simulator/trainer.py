@@ -350,6 +350,10 @@ class Trainer:
                 cb.set_sim(sim)
             else:
                 cb.sim = sim
+        keys = self._log_keys(spec, ys_all, val is not None)
+        for cb in callbacks:  # a path or monitor naming no log key fails now, not after epoch 1
+            if hasattr(cb, "check_log_keys"):
+                cb.check_log_keys(keys)
         call_callbacks(callbacks, "on_train_begin", {})
         for epoch in range(epochs):
             call_callbacks(callbacks, "on_epoch_begin", epoch, {})
@@ -411,6 +415,22 @@ class Trainer:
                 break
         call_callbacks(callbacks, "on_train_end", {})
         return history
+
+    def _log_keys(self, spec: TrainSpec, y: dict, validation: bool) -> list[str]:
+        """The keys of the logs `fit` will give its callbacks."""
+        terms = self._terms(spec, y)
+        metric_spec = training.normalize_metrics(self.sim.compiled, spec.metrics)
+        items = (
+            metric_spec.items()
+            if isinstance(metric_spec, Mapping)
+            else [(k, metric_spec) for k in y]
+        )
+        metrics = {f"{k}_{training.fn_name(fn)}" for k, fns in items if k in y for fn in fns}
+        per_probe = {f"{k}_loss" for k in terms}
+        keys = {"loss"} | metrics | (per_probe if len(terms) > 1 else set())
+        if validation:  # evaluate's logs, prefixed
+            keys |= {f"val_{k}" for k in {"loss"} | per_probe | metrics}
+        return sorted(keys)
 
     def _stop_non_finite(self, spec, history, epoch, start, values, frozen, trainable, opt):
         """A loss or an update went NaN/inf: keep the params and optimizer state
