@@ -60,9 +60,8 @@ def run_blocks(blocks: list[str], tmp_path) -> subprocess.CompletedProcess:
     )
 
 
-# pages whose code blocks their own tests run (test_converter.py, test_nir.py; performance.rst
-# is left to its own test)
-TESTED_ELSEWHERE = {"converter.rst", "nir.rst", "performance.rst"}
+# pages whose code blocks their own tests run (test_converter.py, test_nir.py)
+TESTED_ELSEWHERE = {"converter.rst", "nir.rst"}
 
 
 def page_blocks(page: str) -> list[str]:
