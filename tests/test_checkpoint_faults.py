@@ -311,18 +311,27 @@ def test_model_checkpoint_unusable_directory_before_training(trained, tmp_path):
 def test_model_checkpoint_missing_log_key(trained, tmp_path):
     sim, x, y = trained
     ckpt = ModelCheckpoint(tmp_path / "ckpt-{epoch}-{val_loss:.3f}.npz")
-    with pytest.raises(ValidationError, match=r"\['val_loss'\].*epoch 1.*\['loss'\]"):
-        sim.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])
+    with pytest.raises(ValidationError, match=r"\['val_loss'\].*\['loss'\]"):
+        sim.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])  # refused before training
     assert ckpt.saved == []
+    ckpt.set_sim(sim)  # used outside fit, the logs are checked at each epoch
+    with pytest.raises(ValidationError, match=r"\['val_loss'\].*epoch 1.*\['loss'\]"):
+        ckpt.on_epoch_end(0, {"loss": 1.0})
     with pytest.raises(ValidationError, match="val_loss"):
         ckpt.check_log_keys(["loss"])
     ckpt.check_log_keys(["loss", "val_loss"])
     best = ModelCheckpoint(tmp_path / "best.npz", monitor="val_loss", save_best_only=True)
-    with pytest.raises(ValidationError, match="monitor 'val_loss'.*epoch 1"):
+    with pytest.raises(ValidationError, match="monitor 'val_loss'"):
         sim.fit(x, y, epochs=2, verbose=0, callbacks=[best])
+    best.set_sim(sim)
+    with pytest.raises(ValidationError, match="monitor 'val_loss'.*epoch 1"):
+        best.on_epoch_end(0, {"loss": 1.0})
     stop = EarlyStopping(monitor="val_loss")
-    with pytest.raises(ValidationError, match="EarlyStopping monitor 'val_loss'.*epoch 1"):
+    with pytest.raises(ValidationError, match="EarlyStopping monitor 'val_loss'"):
         sim.fit(x, y, epochs=2, verbose=0, callbacks=[stop])
+    stop.set_sim(sim)
+    with pytest.raises(ValidationError, match="EarlyStopping monitor 'val_loss'.*epoch 1"):
+        stop.on_epoch_end(0, {"loss": 1.0})
     with pytest.raises(ValidationError, match="val_loss"):
         stop.check_log_keys(["loss"])
 

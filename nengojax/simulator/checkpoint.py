@@ -339,7 +339,8 @@ def _state(sim, path, data, meta):
             f"counter of its state is {sorted(set(steps.tolist()))}",
             "include_state",
         )
-    n_rows = sum(c.shape[sim._time_axis] for chunks in sim._probe_chunks.values() for c in chunks)
+    axis = 1 if sim.minibatch_size else 0
+    n_rows = sum(np.shape(sim.data[p])[axis] for p in sim.model.probes)
     if n_rows and meta["n_steps"] != sim.n_steps:
         _fail(
             sim,
