@@ -17,11 +17,21 @@ A loss may declare what it needs from the data with two attributes, read by
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.exceptions import ValidationError
 
-__all__ = ["Regularize", "mse", "nan_mse"]
+__all__ = [
+    "Regularize",
+    "accuracy",
+    "categorical_crossentropy",
+    "get",
+    "mae",
+    "mse",
+    "nan_mse",
+    "sparse_categorical_crossentropy",
+]
 
 
 def mse(y_true, y_pred):
@@ -67,6 +77,97 @@ def nan_mse(y_true, y_pred):
 
 
 nan_mse.ignores_nan = True
+
+
+def mae(y_true, y_pred):
+    """Mean absolute error over all items, steps and dimensions."""
+    return jnp.mean(jnp.abs(y_pred - y_true))
+
+
+def sparse_categorical_crossentropy(y_true, y_pred):
+    """Cross-entropy of integer class labels and the outputs taken as logits.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Class indices, shape ``(minibatch, n_steps, 1)`` (or without the last
+        axis), as integers or whole floats.
+    y_pred : jax.Array
+        Logits (unnormalised: a network's output), ``(minibatch, n_steps, n_classes)``.
+
+    Returns
+    -------
+    jax.Array
+        Mean over items and steps.
+    """
+    labels = _labels(y_true, y_pred)
+    logp = jax.nn.log_softmax(y_pred, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[..., None], axis=-1))
+
+
+sparse_categorical_crossentropy.sparse_labels = True
+
+
+def categorical_crossentropy(y_true, y_pred):
+    """Cross-entropy of one-hot (or probability) targets and the outputs as logits."""
+    logp = jax.nn.log_softmax(y_pred, axis=-1)
+    return -jnp.mean(jnp.sum(y_true * logp, axis=-1))
+
+
+def accuracy(y_true, y_pred):
+    """Fraction of items and steps whose largest output is the target class.
+
+    Targets are class indices (``(..., 1)``, as for
+    `sparse_categorical_crossentropy`) or one-hot vectors (the shape of the output).
+    """
+    if jnp.shape(y_true)[-1:] == jnp.shape(y_pred)[-1:] and jnp.shape(y_pred)[-1] > 1:
+        labels = jnp.argmax(y_true, axis=-1)
+    else:
+        labels = _labels(y_true, y_pred)
+    return jnp.mean((jnp.argmax(y_pred, axis=-1) == labels).astype(y_pred.dtype))
+
+
+accuracy.sparse_labels = True
+
+
+def _labels(y_true, y_pred):
+    """Integer class labels shaped like ``y_pred`` without its last axis."""
+    labels = jnp.asarray(y_true)
+    if labels.ndim == jnp.ndim(y_pred):
+        labels = labels[..., 0]
+    return labels.astype(jnp.int32)
+
+
+#: Loss and metric functions by the names NengoDL/Keras users write.
+NAMES = {
+    "mse": mse,
+    "mean_squared_error": mse,
+    "mae": mae,
+    "mean_absolute_error": mae,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "categorical_crossentropy": categorical_crossentropy,
+    "accuracy": accuracy,
+    "acc": accuracy,
+    "sparse_categorical_accuracy": accuracy,
+    "categorical_accuracy": accuracy,
+}
+
+
+def get(name_or_fn):
+    """A loss or metric function from its name (``"mse"``, ``"accuracy"``,
+    ``"sparse_categorical_crossentropy"``, ...; see `NAMES`), or the function itself.
+
+    The crossentropies take the outputs as logits (a nengo network's output is
+    not a softmax), like Keras' ``from_logits=True``.
+    """
+    if isinstance(name_or_fn, str):
+        if name_or_fn not in NAMES:
+            raise ValidationError(
+                f"unknown loss or metric {name_or_fn!r} (known: {sorted(NAMES)})",
+                attr="loss",
+            )
+        return NAMES[name_or_fn]
+    return name_or_fn
 
 
 class Regularize:

@@ -43,6 +43,7 @@ import numpy as np
 import optax
 from nengo.exceptions import ValidationError
 
+from . import losses as _losses
 from .config import trainable_keys
 
 __all__ = [
@@ -152,7 +153,16 @@ def run_model(compiled, params, state, x, n_steps=None, mode="simulate", remat=F
 
 
 def probe_key(compiled, probe) -> str:
-    """The key of ``probe`` (a Probe or its key) in ``compiled.probes``."""
+    """The key of ``probe`` (a Probe, its key or its label) in ``compiled.probes``."""
+    if isinstance(probe, str) and probe not in compiled.probes:
+        labelled = [k for k, p in compiled.probes.items() if p.label == probe]
+        if len(labelled) == 1:
+            return labelled[0]
+        if len(labelled) > 1:
+            raise ValidationError(
+                f"{len(labelled)} probes have the label {probe!r}: use the Probe objects",
+                attr="loss",
+            )
     key = probe if isinstance(probe, str) else None
     if key is None:
         try:
@@ -181,6 +191,7 @@ def normalize_losses(compiled, loss) -> dict | Callable:
     if isinstance(loss, Mapping):
         out = {}
         for probe, fn in loss.items():
+            fn = _losses.get(fn)
             if not callable(fn):
                 raise ValidationError(
                     f"loss for {probe} must be callable (got {fn!r})", attr="loss"
@@ -189,6 +200,7 @@ def normalize_losses(compiled, loss) -> dict | Callable:
         if not out:
             raise ValidationError("loss dict is empty", attr="loss")
         return out
+    loss = _losses.get(loss)
     if not callable(loss):
         raise ValidationError(
             f"loss must be a function or a dict {{probe: function}} (got {loss!r})", attr="loss"
@@ -203,17 +215,22 @@ def normalize_metrics(compiled, metrics) -> dict | list:
     if isinstance(metrics, Mapping):
         out = {}
         for probe, fns in metrics.items():
-            fns = list(fns) if isinstance(fns, (list, tuple)) else [fns]
+            fns = [_losses.get(f) for f in (fns if isinstance(fns, (list, tuple)) else [fns])]
             for fn in fns:
                 if not callable(fn):
                     raise ValidationError(f"metric {fn!r} is not callable", attr="metrics")
             out[probe_key(compiled, probe)] = fns
         return out
-    fns = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+    fns = [_losses.get(f) for f in (metrics if isinstance(metrics, (list, tuple)) else [metrics])]
     for fn in fns:
         if not callable(fn):
             raise ValidationError(f"metric {fn!r} is not callable", attr="metrics")
     return fns
+
+
+def sparse_labels(fn) -> bool:
+    """Whether ``fn`` takes integer class labels ``(..., 1)`` as targets."""
+    return bool(getattr(fn, "sparse_labels", False))
 
 
 def needs_target(fn) -> bool:

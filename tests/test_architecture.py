@@ -33,6 +33,7 @@ LAYERS = {
     "callbacks": 0,
     "cache": 0,
     "validation": 0,
+    "dists": 0,
     "distributed": 0,
     "compiler": 1,
     "ops": 2,

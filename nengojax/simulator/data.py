@@ -142,12 +142,20 @@ def prepare_x(sim, x) -> dict:
     return out
 
 
-def prepare_y(sim, y, loss_keys=None) -> dict:
-    """Validated targets ``{probe_key: float array (n_items, n_steps, *shape)}``."""
+def prepare_y(sim, y, loss=None) -> dict:
+    """Validated targets ``{probe_key: float array (n_items, n_steps, *shape)}``.
+
+    ``loss`` is the compiled loss (one function or ``{probe_key: fn}``): a bare
+    array ``y`` goes to its only probe (or the network's only probe), and a loss
+    taking class labels (``sparse_labels``) takes targets ``(n_items, n_steps, 1)``.
+    """
     compiled = sim.compiled
+    by_probe = loss if isinstance(loss, Mapping) else None
     single = None
-    if loss_keys is not None and len(loss_keys) == 1:
-        single = next(iter(loss_keys))
+    if by_probe is not None and len(by_probe) == 1:
+        single = next(iter(by_probe))
+    elif by_probe is None and len(compiled.probes) == 1:
+        single = next(iter(compiled.probes))
     out = {}
     given = as_dict(sim, y, "y", single)
     keyed = [(training.probe_key(compiled, p), p, v) for p, v in given.items()]
@@ -163,6 +171,9 @@ def prepare_y(sim, y, loss_keys=None) -> dict:
         shape = tuple(compiled.model.sig[obj]["in"].shape)
         # NaN targets are checked against the loss (check_targets); inf never passes
         value = float_array(sim, obj, value, "y", compiled.float_dtype, allow_nan=True)
+        fn = by_probe.get(key) if by_probe is not None else loss
+        if training.sparse_labels(fn) and value.ndim == 3 and value.shape[2] == 1:
+            shape = (1,)  # class labels
         if value.ndim != 2 + len(shape) or value.shape[2:] != shape:
             raise ValidationError(
                 f"y for {obj}: expected shape (n_items, n_steps, "

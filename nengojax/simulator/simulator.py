@@ -317,19 +317,60 @@ class Simulator:
             self._probe_chunks[probe] = []
         self.data.reset()
 
-    def reset(self, seed: int | None = None) -> None:
-        """Reset the simulator state (and the random streams to ``seed``)."""
+    def reset(
+        self,
+        seed: int | None = None,
+        include_trainables: bool = False,
+        include_probes: bool = True,
+        include_processes: bool = True,
+    ) -> None:
+        """Reset the simulator state (and the random streams to ``seed``).
+
+        Parameters
+        ----------
+        seed : int, optional
+            New seed of the random streams.
+        include_trainables : bool
+            Also set the params back to their built values (and forget the
+            optimizer state), as NengoDL's default does; nengo has no params,
+            so the default here keeps trained params.
+        include_probes : bool
+            Clear the probe data (False keeps it, which then no longer lines up
+            with `trange`, as in NengoDL).
+        include_processes : bool
+            Restart the random streams of processes (the only choice: a process
+            cannot continue its stream from a state that was reset).
+        """
         if self.closed:
             raise SimulatorClosed("Cannot reset closed Simulator.")
+        if not include_processes:
+            raise ValidationError(
+                "include_processes=False is not supported: processes always restart "
+                "with the state",
+                attr="include_processes",
+                obj=self,
+            )
         if seed is not None:
-            self._seed = check_seed(seed)  # checked before anything changes
+            seed = check_seed(seed)  # checked before anything changes
+        if include_trainables:
+            self.params = self.placement.replicated(self.compiled.init_params())
+            if self.trainer.spec is not None:
+                self.trainer.spec.opt_state = None
+        if seed is not None:
+            self._seed = seed
         self.compiled.clear_host_cache()
         state = self.compiled.init_state(self.minibatch_size, seed=self._seed)
         self.state = self.placement.batch(state) if self.minibatch_size else state
         # set up the host sources now, so their errors surface here, as in nengo
         self.compiled.host_values(0, 0, self._seed, self._streams())
         self._n_steps = 0
-        self.clear_probes()
+        if include_probes:
+            self.clear_probes()
+
+    def soft_reset(self, include_trainables: bool = False, include_probes: bool = False) -> None:
+        """NengoDL's ``soft_reset``: `reset` keeping the seed (and, by default,
+        the params and the probe data)."""
+        self.reset(include_trainables=include_trainables, include_probes=include_probes)
 
     def trange(self, dt=None, sample_every=None) -> np.ndarray:
         """Times of the probed samples (starting at ``dt``)."""
@@ -417,6 +458,18 @@ class Simulator:
 
     def predict(self, x=None, **kwargs) -> dict:
         """Every probe's output for inputs ``x`` (see `.Trainer.predict`)."""
+        return self.trainer.predict(x, **kwargs)
+
+    def predict_on_batch(self, x=None, **kwargs) -> dict:
+        """`predict` for exactly one minibatch of items (as NengoDL's)."""
+        items = {np.shape(v)[0] for v in (x.values() if isinstance(x, Mapping) else [x])}
+        if x is not None and items != {self.minibatch_size or 1}:
+            raise ValidationError(
+                f"predict_on_batch takes one minibatch of {self.minibatch_size or 1} items "
+                f"(got {sorted(items)}); use predict for more",
+                attr="x",
+                obj=self,
+            )
         return self.trainer.predict(x, **kwargs)
 
     def save_params(self, path, include_state: bool = False) -> str:

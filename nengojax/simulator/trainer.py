@@ -47,11 +47,6 @@ class TrainSpec:
     opt_state: object = None
     fns: dict = dataclasses.field(default_factory=dict)
 
-    @property
-    def loss_keys(self):
-        """The probes with a loss term, or None for one loss applied to every target."""
-        return self.loss if isinstance(self.loss, Mapping) else None
-
 
 class Trainer:
     """The training part of a `nengojax.Simulator` (see the module docstring).
@@ -126,8 +121,9 @@ class Trainer:
         metrics : callable, list or dict, optional
             Extra functions ``fn(y_true, y_pred)`` reported by fit/evaluate,
             for every probe or ``{probe: fn or [fns]}``.
-        loss_weights : dict, optional
-            ``{probe: weight}`` of the terms of the total loss (default 1).
+        loss_weights : dict or list, optional
+            ``{probe: weight}`` of the terms of the total loss (default 1), or
+            a list of weights in the order of the ``loss`` dict.
         """
         sim = self.sim
         data.check_open(sim)
@@ -138,6 +134,15 @@ class Trainer:
             raise ValidationError("compile needs a loss", attr="loss", obj=sim)
         loss = training.normalize_losses(compiled, loss)
         training.normalize_metrics(compiled, metrics)
+        if isinstance(loss_weights, (list, tuple)):  # Keras style: in the loss dict's order
+            if not isinstance(loss, Mapping) or len(loss_weights) != len(loss):
+                raise ValidationError(
+                    f"a list of {len(loss_weights)} loss_weights needs a loss dict with as "
+                    "many probes (weights in the dict's order)",
+                    attr="loss_weights",
+                    obj=sim,
+                )
+            loss_weights = dict(zip(loss, loss_weights, strict=True))
         weights = {}
         for probe, w in (loss_weights or {}).items():
             key = training.probe_key(compiled, probe)
@@ -276,7 +281,7 @@ class Trainer:
         spec = self._require(need_optimizer=True)
         sim.placement.check_same_program(sim.compiled, sim.minibatch_size, sim.seed)
         xs_all = data.prepare_x(sim, x)
-        ys_all = data.prepare_y(sim, y, spec.loss_keys)
+        ys_all = data.prepare_y(sim, y, spec.loss)
         n_items, n_steps = data.check_sizes(sim, xs_all, ys_all, n_steps)
         data.check_targets(sim, self._terms(spec, ys_all), ys_all)
         if int(epochs) != epochs or epochs < 0:
@@ -305,7 +310,7 @@ class Trainer:
                     "validation_data must be a tuple (x_val, y_val)", attr="validation_data"
                 )
             vx = data.prepare_x(sim, validation_data[0])
-            vy = data.prepare_y(sim, validation_data[1], spec.loss_keys)
+            vy = data.prepare_y(sim, validation_data[1], spec.loss)
             data.check_sizes(sim, vx, vy)
             data.check_targets(sim, self._terms(spec, vy), vy)
             val = (vx, vy)
@@ -574,7 +579,7 @@ class Trainer:
         data.check_open(sim)
         spec = self._require(need_optimizer=False)
         xp = data.prepare_x(sim, x)
-        yp = data.prepare_y(sim, y, spec.loss_keys)
+        yp = data.prepare_y(sim, y, spec.loss)
         data.check_sizes(sim, xp, yp)
         data.check_targets(sim, self._terms(spec, yp), yp)
         logs = self._evaluate_prepared(xp, yp, spec, stateful)
