@@ -11,7 +11,7 @@ only the ones below it): `compiler` (nengo's built model -> a static
 the runtime) and `simulator` (nengo's API, with its training part).
 """
 
-from . import cache, callbacks, dists, distributed, losses, neurons, sharding, training
+from . import cache, callbacks, distributed, dists, losses, neurons, sharding, training
 from .config import configure_settings
 from .converter import Converter
 from .jax_node import JaxNode, Layer, SimJaxNode
