@@ -42,7 +42,14 @@ __all__ = ["configure_settings", "get_setting", "resolve_trainable", "trainable_
 
 _SETTINGS_PARAM = "nengojax_settings"
 _TRAINABLE_CLASSES = (nengo.Ensemble, nengo.Connection, Neurons, nengo.Node, nengo.Network)
-_DEFAULTS = {"trainable": None, "spike_aware": False, "lif_smoothing": None, "remat": False}
+_DEFAULTS = {
+    "trainable": None,
+    "spike_aware": False,
+    "lif_smoothing": None,
+    "remat": False,
+    "inference_only": False,
+    "dtype": None,
+}
 
 
 class _Unset:
@@ -58,6 +65,9 @@ def configure_settings(
     spike_aware=_UNSET,
     lif_smoothing=_UNSET,
     remat=_UNSET,
+    inference_only=_UNSET,
+    dtype=_UNSET,
+    **nengo_dl_options,
 ) -> None:
     """Store nengojax training settings in the config of the current network.
 
@@ -84,7 +94,33 @@ def configure_settings(
         Recompute the forward pass of each step during backpropagation
         (``jax.checkpoint``): memory bounded in the number of steps, for ~10-30 %
         more time. Default: False.
+    inference_only : bool
+        The model is only simulated, never trained: nothing is trainable and
+        ``Simulator.compile`` refuses an optimizer. Default: False.
+    dtype : str, optional
+        The Simulator's float dtype when it is not given (``"float32"`` or
+        ``"float64"``).
+    **nengo_dl_options
+        NengoDL's ``use_loop``, ``planner``, ``sorter`` and ``simplifications``
+        are accepted, with a note: JAX's compiler makes them moot. Others
+        (``keep_history``, ``stateful``) raise a `ValidationError`: not supported.
     """
+    moot = {"use_loop", "planner", "sorter", "simplifications"}
+    unknown = sorted(set(nengo_dl_options) - moot)
+    if unknown:
+        raise ValidationError(
+            f"configure_settings: {unknown} not supported by nengojax (NengoDL's "
+            "keep_history and stateful: give per-call stateful= to fit/predict)",
+            attr=unknown[0],
+        )
+    if nengo_dl_options:
+        warnings.warn(
+            f"configure_settings: {sorted(nengo_dl_options)} have no effect in nengojax "
+            "(JAX compiles the whole step into one XLA program: no planner, sorter, "
+            "simplifications or loop choice to make)",
+            UserWarning,
+            stacklevel=2,
+        )
     if not nengo.Network.context:
         raise NetworkContextError(
             "configure_settings must be called within a Network context (`with net:`)"
@@ -117,6 +153,14 @@ def configure_settings(
         settings["lif_smoothing"] = None if lif_smoothing is None else float(lif_smoothing)
     if remat is not _UNSET:
         settings["remat"] = bool(remat)
+    if inference_only is not _UNSET:
+        settings["inference_only"] = bool(inference_only)
+    if dtype is not _UNSET:
+        if dtype not in (None, "float32", "float64"):
+            raise ValidationError(
+                f"dtype must be 'float32', 'float64' or None (got {dtype!r})", attr="dtype"
+            )
+        settings["dtype"] = dtype
     if trainable is not _UNSET:
         settings["trainable"] = trainable
     cp = config.params[nengo.Network]
@@ -142,7 +186,7 @@ def get_setting(net, name: str, default=None):
     net : nengo.Network or None
         The network (the top-level one for global settings).
     name : str
-        ``"trainable"``, ``"spike_aware"``, ``"lif_smoothing"`` or ``"remat"``.
+        A setting of `configure_settings` (``"trainable"``, ``"spike_aware"``, ...).
     default
         Returned when the setting was not configured.
     """
@@ -255,6 +299,8 @@ def trainable_keys(compiled, network=None) -> list[str]:
         Sorted trainable keys; the other params are frozen.
     """
     network = compiled.network if network is None else network
+    if get_setting(network, "inference_only", False):
+        return []
     params = compiled.program.params
     chains = parents(network) if network is not None else {}
     out = set()

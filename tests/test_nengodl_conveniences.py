@@ -126,3 +126,24 @@ def test_initialisers(dist, var):
         conn = nengo.Connection(a, b, transform=dist)
     with nengojax.Simulator(net, progress_bar=False) as sim:
         assert sim.data[conn].weights.shape == (30, 20)
+
+
+def test_configure_settings_nengo_dl_options():
+    with nengo.Network(seed=0) as net:
+        with pytest.warns(UserWarning, match="no effect"):
+            nengojax.configure_settings(use_loop=False, planner=None, simplifications=[])
+        with pytest.raises(ValidationError, match="keep_history"):
+            nengojax.configure_settings(keep_history=False)
+        nengojax.configure_settings(inference_only=True, dtype="float32")
+        inp = nengo.Node(np.zeros(1))
+        ens = nengo.Ensemble(10, 1)
+        nengo.Connection(inp, ens)
+        p = nengo.Probe(ens)
+    with nengojax.Simulator(net, minibatch_size=2, unroll_simulation=2, progress_bar=False) as sim:
+        assert sim.compiled.unroll == 2
+        assert sim.compiled.float_dtype == np.float32
+        with pytest.raises(ValidationError, match="inference_only"):
+            sim.compile(optax.sgd(0.1), loss={p: "mse"})
+        sim.compile(loss={p: "mse"})  # evaluation only
+        assert sim.trainer.spec.trainable == []
+        sim.evaluate(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)))

@@ -14,6 +14,7 @@ from nengo.exceptions import ReadonlyError, SimulationError, SimulatorClosed, Va
 from nengo.utils.progress import Progress, ProgressTracker
 
 from .. import distributed
+from ..config import get_setting
 from ..runtime import CompiledNetwork
 from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
@@ -114,7 +115,8 @@ class Simulator:
         or ``"default"`` (TF32 on GPUs: faster, less exact).
     unroll : int
         Time steps per iteration of the compiled loop (``lax.scan``'s
-        ``unroll``); results are identical.
+        ``unroll``); results are identical. ``unroll_simulation`` (NengoDL's
+        name) is the same.
 
     Attributes
     ----------
@@ -143,11 +145,16 @@ class Simulator:
         devices=None,
         precision: str = "highest",
         unroll: int = 1,
+        unroll_simulation: int | None = None,
         key_network=None,
         _merge=None,
     ):
         self.closed = True  # until construction succeeds
         self._running = threading.Lock()
+        if unroll_simulation is not None:  # NengoDL's name
+            unroll = unroll_simulation
+        if dtype is None and isinstance(network, nengo.Network):
+            dtype = get_setting(network, "dtype", None)
         if network is not None and not isinstance(network, nengo.Network):
             raise ValidationError(
                 f"network must be a nengo.Network (got {type(network).__name__}: {network})",

@@ -130,6 +130,13 @@ class Trainer:
         compiled = sim.compiled
         if optimizer is not None:
             training.check_optimizer(optimizer)
+            if get_setting(compiled.program.toplevel, "inference_only", False):
+                raise ValidationError(
+                    "the network is configured inference_only=True (configure_settings): "
+                    "it cannot be trained; compile without an optimizer to evaluate",
+                    attr="optimizer",
+                    obj=sim,
+                )
         if loss is None:
             raise ValidationError("compile needs a loss", attr="loss", obj=sim)
         loss = training.normalize_losses(compiled, loss)
