@@ -144,6 +144,7 @@ def worker(args):
                 sim.run(run_time)
                 res["warm_run_s"] = time.perf_counter() - t0
                 res["compile_s"] = max(res["run_s"] - res["warm_run_s"], 0.0)
+                res["warm_steps_per_s"] = res["n_steps"] / res["warm_run_s"]
         res["total_s"] = res["build_s"] + res["run_s"]
         res["steps_per_s"] = res["n_steps"] / res["run_s"]
     except Exception as e:  # noqa: BLE001 - recorded, never dropped
@@ -374,8 +375,10 @@ def write_markdown(doc, path, notes=None):
         "First run: each (model, simulator) in a fresh process (see `benchmarks/corpus/run.py`"
         " and `README.md` there for what each column measures). Times in seconds; "
         "total = `Simulator(net)` + first `sim.run(T)`; ratio = nengo total / nengojax total "
-        "(> 1: nengojax faster). jax compile = first run - a second, warm run of the same "
-        "length (an estimate). nrmse: worst probe; f32 floor: worst probe nrmse of nengo "
+        "(> 1: nengojax faster). nengojax run (compile): the first run, and in brackets "
+        "the first run less a second, warm run of the same length (an estimate of "
+        "compilation); nengojax steps/s (warm): first run, and in brackets the warm run. "
+        "nrmse: worst probe; f32 floor: worst probe nrmse of nengo "
         "float32 vs nengo float64.",
         "",
         "| model | T (s) | nengo build | nengo run | nengo total | nengojax build | "
@@ -396,6 +399,9 @@ def write_markdown(doc, path, notes=None):
         agree = "yes" if r["agrees"] else "no"
         if r["agrees"] and not r["strict"]:
             agree = "yes (floor)"
+        jsteps = _fmt(_t(j, "steps_per_s"), ".0f")
+        if _t(j, "warm_steps_per_s") is not None:
+            jsteps += f" ({_fmt(j['warm_steps_per_s'], '.0f')})"
         jrun = _fmt(_t(j, "run_s"))
         if _t(j, "compile_s") is not None:
             jrun += f" ({_fmt(j['compile_s'])})"
@@ -404,7 +410,7 @@ def write_markdown(doc, path, notes=None):
             f"| {_fmt(_t(n, 'build_s'))} | {_fmt(_t(n, 'run_s'))} | {_fmt(nt)} "
             f"| {_fmt(_t(j, 'build_s'))} | {jrun} | {_fmt(jt)} "
             f"| {_fmt(nt / jt if nt and jt else None)} "
-            f"| {_fmt(_t(n, 'steps_per_s'), '.0f')} | {_fmt(_t(j, 'steps_per_s'), '.0f')} "
+            f"| {_fmt(_t(n, 'steps_per_s'), '.0f')} | {jsteps} "
             f"| {_fmt(r['worst_nrmse'], '.3g')} | {_fmt(r.get('f32_floor'), '.3g')} "
             f"| {agree} | {note.replace('|', '/')} |"
         )
@@ -452,6 +458,9 @@ def main(argv=None):
     p.add_argument("--no-warm", action="store_true", help="skip nengojax's second run")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     p.add_argument("--notes", default=None, help="JSON {model: note} added to the table")
+    p.add_argument(
+        "--from-json", default=None, help="rewrite the markdown from this results JSON only"
+    )
     # worker mode
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--sim", default=None, help=argparse.SUPPRESS)
@@ -462,6 +471,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
+        return 0
+    notes = None
+    if args.notes:
+        with open(args.notes) as f:
+            notes = json.load(f)
+    if args.from_json:
+        with open(args.from_json) as f:
+            doc = json.load(f)
+        doc["summary"] = summarize(doc["results"])
+        write_markdown(doc, os.path.splitext(args.from_json)[0] + ".md", notes)
         return 0
     if args.jobs != 1:
         p.error("--jobs: only 1 is supported (the timings must not share cores)")
@@ -482,10 +501,6 @@ def main(argv=None):
         not args.no_warm,
     )
     stem = "corpus_quick" if args.quick else "corpus"
-    notes = None
-    if args.notes:
-        with open(args.notes) as f:
-            notes = json.load(f)
     with open(os.path.join(args.out, stem + ".json"), "w") as f:
         json.dump(doc, f, indent=1, default=float)
     write_markdown(doc, os.path.join(args.out, stem + ".md"), notes)
