@@ -95,7 +95,7 @@ def worker(args):
     """Build and run one model on one simulator; write ``<stem>.json`` and ``<stem>.npz``."""
     t_start = time.perf_counter()
     res = {"model": args.worker, "sim": args.sim, "seed": SEED}
-    stem = os.path.join(args.out_dir, f"{args.worker}.{args.sim}")
+    stem = os.path.join(args.out_dir, f"{args.worker}.{args.sim}{args.suffix}")
     try:
         import nengo
         import numpy as np
@@ -154,14 +154,14 @@ def worker(args):
         json.dump(res, f)
 
 
-def _run_worker(name, sim, out_dir, cache_dir, timeout, run_time, warm):
+def _run_worker(name, sim, out_dir, cache_dir, timeout, run_time, warm, suffix=""):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--sim", sim]
-    cmd += ["--out-dir", out_dir, "--cache-dir", cache_dir]
+    cmd += ["--out-dir", out_dir, "--cache-dir", cache_dir, "--suffix", suffix]
     if run_time is not None:
         cmd += ["--run-time", str(run_time)]
     if warm:
         cmd += ["--warm"]
-    stem = os.path.join(out_dir, f"{name}.{sim}")
+    stem = os.path.join(out_dir, f"{name}.{sim}{suffix}")
     for ext in (".json", ".npz"):
         if os.path.exists(stem + ext):
             os.remove(stem + ext)
@@ -254,6 +254,7 @@ def run_corpus(names, out, quick, timeout, rerun, calibrate, warm):
     cache = os.path.join(work, "cache")
     os.makedirs(work, exist_ok=True)
     sims = SIMS if calibrate else SIMS[:2]
+    load_start = [round(x, 2) for x in os.getloadavg()]
     rows = []
     for name in names:
         run_time = QUICK.get(name, 0.2) if quick else None
@@ -265,7 +266,7 @@ def run_corpus(names, out, quick, timeout, rerun, calibrate, warm):
             )
             if rerun and sim != "nengo32":
                 row[sim + "_rerun"] = _run_worker(
-                    name, sim, work, cache_dir, timeout, run_time, False
+                    name, sim, work, cache_dir, timeout, run_time, False, "_rerun"
                 )
         ref = row["nengo"]
         if "error" in ref:
@@ -282,8 +283,10 @@ def run_corpus(names, out, quick, timeout, rerun, calibrate, warm):
             row["doc"] = f"(import failed: {type(e).__name__})"
         rows.append(row)
         _print_row(row)
+    machine = _machine()
+    machine["loadavg_start"] = load_start
     return {
-        "machine": _machine(),
+        "machine": machine,
         "quick": quick,
         "rerun": rerun,
         "results": rows,
@@ -335,6 +338,7 @@ def _machine():
         "numpy": numpy.__version__,
         "jax": jax.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         import nengo_spa
@@ -372,6 +376,9 @@ def write_markdown(doc, path, notes=None):
         "",
         f"{m['date']}; Python {m['python']}, {m['cpus']} CPUs, nengo {m['nengo']}, "
         f"nengo_spa {m['nengo_spa']}, numpy {m['numpy']}, jax {m['jax']}; {m['platform']}.",
+        f"Load average (1, 5, 15 min) at the start {m.get('loadavg_start', '-')}, at the end "
+        f"{m.get('loadavg', '-')}: the 2 cores are shared, so times are noisy; compare "
+        "ratios, not absolute times.",
         "First run: each (model, simulator) in a fresh process (see `benchmarks/corpus/run.py`"
         " and `README.md` there for what each column measures). Times in seconds; "
         "total = `Simulator(net)` + first `sim.run(T)`; ratio = nengo total / nengojax total "
@@ -472,6 +479,7 @@ def main(argv=None):
     p.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     p.add_argument("--run-time", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--suffix", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args)
