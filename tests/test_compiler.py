@@ -159,3 +159,51 @@ def test_global_registries():
             output[...] = 0
 
     assert get_neuron_step(OwnStep()) is None
+
+
+class _Square(Operator):
+    """``y = x ** 2`` (an operator nengojax has no lowering for)."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.sets, self.incs, self.reads, self.updates = [y], [], [x], []
+
+    def make_step(self, signals, dt, rng):
+        x, y = signals[self.reads[0]], signals[self.sets[0]]
+
+        def step():
+            y[...] = x**2
+
+        return step
+
+
+class _Squarer(nengo.Node):
+    def __init__(self):
+        super().__init__(output=None, size_in=1)
+
+
+@nengo.builder.Builder.register(_Squarer)
+def _build_squarer(model, node):
+    sig_in = Signal(shape=1, name="sq.in")
+    sig_out = Signal(shape=1, name="sq.out")
+    model.add_op(Reset(sig_in))
+    model.add_op(_Square(sig_in, sig_out))
+    model.sig[node]["in"], model.sig[node]["out"] = sig_in, sig_out
+    model.params[node] = None
+
+
+@pytest.mark.parametrize("minibatch_size", [None, 2])
+def test_operator_without_lowering_runs_its_numpy_step(minibatch_size):
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node(lambda t: np.sin(10 * t))
+        sq = _Squarer()
+        nengo.Connection(stim, sq, synapse=None)
+        p = nengo.Probe(sq)
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(20)
+    with pytest.warns(UserWarning, match="NumPy make_step runs on the host"):
+        sim = nengojax.Simulator(net, minibatch_size=minibatch_size, progress_bar=False)
+    with sim:
+        sim.run_steps(20)
+        out = sim.data[p] if minibatch_size is None else sim.data[p][1]
+    np.testing.assert_allclose(out, ref.data[p], rtol=1e-6, atol=1e-7)

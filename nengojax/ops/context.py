@@ -93,6 +93,7 @@ class LoweringContext:
         self.errors = errors if errors is not None else CallbackErrors()
         self.live_python = live_python
         self.uses_host_calls = False  # set by `host_call`
+        self.checks_finite = False  # some lowering checks its values (env.check_finite)
         self.live_keys: set[str] = set()  # host sources called in the step instead
         self.layout = program.layout
         self.dt = program.dt

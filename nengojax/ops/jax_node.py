@@ -12,6 +12,7 @@ def lower_sim_jax_node(op, ctx):
         return None
     node = op.node
     index = ctx.op_index(op)
+    ctx.checks_finite = True
 
     def apply(env):
         leaves = [env.read(p) for p in op.params]

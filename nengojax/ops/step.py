@@ -8,7 +8,8 @@ import jax.numpy as jnp
 from ..compiler.program import Program
 from .context import LoweringContext
 from .env import StepEnv
-from .registry import get_lowering
+from .hostop import has_numpy_step, lower_host_operator
+from .registry import OPERATORS, get_lowering
 
 
 class StepFunction:
@@ -34,7 +35,10 @@ class StepFunction:
         self.ctx = ctx
         self.applies = []
         for op in program.step_order:
-            apply = get_lowering(op, ctx.platform)(op, ctx)
+            lower = OPERATORS.lookup(type(op), ctx.platform)
+            if lower is None and has_numpy_step(op):  # one of the user's own operators
+                lower = lower_host_operator
+            apply = (lower or get_lowering(op, ctx.platform))(op, ctx)
             if apply is None:
                 continue
             key = program.node_key_of(op)

@@ -241,8 +241,9 @@ class CompiledNetwork:
     # --- running ---------------------------------------------------------------------------
 
     def _run_packed(self, packed, consts, state, inputs, host, n_active, n_steps, mode, remat):
+        step = self.step_function(mode)
         return scan_steps(
-            self.step_function(mode),
+            step,
             packed,
             consts,
             state,
@@ -255,6 +256,8 @@ class CompiledNetwork:
             n_active=n_active,
             remat=remat,
             unroll=self.unroll,
+            stop_at_fault=step.ctx.checks_finite,
+            time_major=step.ctx.uses_host_calls,
         )
 
     def _run_with_params(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .state import batch_size
+
 
 def scan_steps(
     step,
@@ -25,6 +27,8 @@ def scan_steps(
     n_active=None,
     remat: bool = False,
     unroll: int = 1,
+    stop_at_fault: bool = False,
+    time_major: bool = False,
 ):
     """Run ``n_steps`` steps of ``step`` from ``state``.
 
@@ -51,8 +55,15 @@ def scan_steps(
         The minibatch axis of each host value (0) or None (shared).
     n_active : int or jax.Array, optional
         Only the first ``n_active`` steps run; the rest leave the state and
-        give zeros (so runs of many lengths share one compiled scan). Steps
-        after a fault (the state's ``"fault"``) do not run either.
+        give zeros (so runs of many lengths share one compiled scan).
+    stop_at_fault : bool
+        With ``n_active``, steps after a fault (the state's ``"fault"``) do not
+        run either. (JAX cannot make that choice per minibatch item around
+        host callbacks: leave it off then.)
+    time_major : bool
+        With a minibatch, scan over time once with the step vmapped over the
+        items (needed when the step calls the host), instead of vmapping a scan
+        per item.
     remat : bool
         Recompute each step in the backward pass (``jax.checkpoint``).
     unroll : int
@@ -65,27 +76,49 @@ def scan_steps(
         leading minibatch axis when batched).
     """
 
-    def run_item(item_state, item_inputs, item_host):
-        def one(carry, host_row, input_row):
-            return step(packed, consts, carry, host_row, input_row)
+    def one(carry, host_row, input_row):
+        return step(packed, consts, carry, host_row, input_row)
 
-        if remat:  # memory-bounded backprop through time
-            one = jax.checkpoint(one)
+    if batched and time_major:  # the items of a step side by side, inside the loop
+        one = jax.vmap(one, in_axes=(0, host_axes, 0))
+    if remat:  # memory-bounded backprop through time
+        one = jax.checkpoint(one)
+    zero = probe_struct
+    if batched and time_major:
+        zero = {
+            k: jax.ShapeDtypeStruct((batch_size(state), *s.shape), s.dtype)
+            for k, s in probe_struct.items()
+        }
 
+    def scan(item_state, item_inputs, item_host):
         def body(carry, xs):
             i, host_row, input_row = xs
             if n_active is None:
                 return one(carry, host_row, input_row)
 
             def idle(c):
-                zeros = {k: jnp.zeros(s.shape, s.dtype) for k, s in probe_struct.items()}
-                return c, zeros
+                return c, {k: jnp.zeros(s.shape, s.dtype) for k, s in zero.items()}
 
-            return jax.lax.cond(i < n_active, lambda c: one(c, host_row, input_row), idle, carry)
+            active = i < n_active
+            if stop_at_fault:
+                active = active & jnp.all(carry["fault"][..., 0] < 0)
+            return jax.lax.cond(active, lambda c: one(c, host_row, input_row), idle, carry)
 
         xs = (jnp.arange(n_steps), item_host, item_inputs)
         return jax.lax.scan(body, item_state, xs, length=n_steps, unroll=unroll)
 
     if not batched:
-        return run_item(state, inputs, host)
-    return jax.vmap(run_item, in_axes=(0, 0, host_axes))(state, inputs, host)
+        return scan(state, inputs, host)
+    if not time_major:  # a scan per item, vmapped: XLA's best layout for most networks
+        return jax.vmap(scan, in_axes=(0, 0, host_axes))(state, inputs, host)
+
+    # one scan over time of the vmapped step: JAX cannot vmap a cond around host
+    # callbacks (their effects), so programs that call the host run this way
+    def swap(tree, axes):
+        return jax.tree_util.tree_map(
+            lambda v, a: v if a is None else jnp.swapaxes(v, 0, 1), tree, axes
+        )
+
+    input_axes = {k: 0 for k in inputs}
+    final, probes = scan(state, swap(inputs, input_axes), swap(host, host_axes))
+    return final, {k: jnp.swapaxes(v, 0, 1) for k, v in probes.items()}
