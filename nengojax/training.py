@@ -228,6 +228,13 @@ def normalize_metrics(compiled, metrics) -> dict | list:
     return fns
 
 
+def metric_items(metric_spec, y: Mapping) -> list[tuple[str, list]]:
+    """``(probe_key, [fn, ...])`` of the metrics to compute for targets ``y``."""
+    if isinstance(metric_spec, Mapping):
+        return [(k, fns) for k, fns in metric_spec.items() if k in y]
+    return [(k, metric_spec) for k in y]
+
+
 def sparse_labels(fn) -> bool:
     """Whether ``fn`` takes integer class labels ``(..., 1)`` as targets."""
     return bool(getattr(fn, "sparse_labels", False))
@@ -346,12 +353,8 @@ def compute_losses(compiled, loss, weights: Mapping, metric_spec, y: Mapping, pr
         per_probe[key] = value
         total = total + weights.get(key, 1.0) * value
     mets = {}
-    items = (
-        metric_spec.items() if isinstance(metric_spec, Mapping) else [(k, metric_spec) for k in y]
-    )
-    for key, fns in items:
-        if key in y:
-            mets[key] = {fn_name(fn): fn(y[key], probes[key]) for fn in fns}
+    for key, fns in metric_items(metric_spec, y):
+        mets[key] = {fn_name(fn): fn(y[key], probes[key]) for fn in fns}
     return total, per_probe, mets
 
 

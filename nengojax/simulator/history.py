@@ -1,12 +1,15 @@
-"""What ``fit`` reports: `History`, the logs of an epoch, and the progress line."""
+"""What ``fit`` reports: `History`, the keys and values of an epoch's logs, the
+progress line, and the finiteness check that stops a diverging fit."""
 
 from __future__ import annotations
 
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .. import distributed
+from .. import distributed, training
 
 
 class History:
@@ -77,3 +80,26 @@ def progress(epoch, epochs, done, total, loss, elapsed):
         f"\rEpoch {epoch + 1}/{epochs} - {done}/{total} - {elapsed:.2f}s - loss: {loss:.6g}"
     )
     sys.stdout.flush()
+
+
+def log_keys(terms: dict, metric_spec, y: dict, validation: bool) -> list[str]:
+    """The keys of the logs ``fit`` gives its callbacks: ``"loss"``, the loss of
+    each probe (with several), each metric, and the ``val_`` ones."""
+    items = training.metric_items(metric_spec, y)
+    metrics = {f"{k}_{training.fn_name(fn)}" for k, fns in items for fn in fns}
+    per_probe = {f"{k}_loss" for k in terms}
+    keys = {"loss"} | metrics | (per_probe if len(terms) > 1 else set())
+    if validation:  # evaluate's logs, prefixed
+        keys |= {f"val_{k}" for k in {"loss"} | per_probe | metrics}
+    return sorted(keys)
+
+
+@jax.jit
+def _finite_tree(tree):
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def all_finite(tree) -> bool:
+    """Whether every value of ``tree`` (losses, params) is finite."""
+    return bool(distributed.to_host(_finite_tree(tree)))

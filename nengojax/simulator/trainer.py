@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.exceptions import SimulationError, ValidationError
@@ -32,7 +31,15 @@ from ..config import get_setting, parents, resolve_trainable
 from ..runtime.state import add_batch_axis
 from ..sharding import batch_sharding, replicated
 from . import data
-from .history import History, call_callbacks, chunk_size, epoch_logs, progress
+from .history import (
+    History,
+    all_finite,
+    call_callbacks,
+    chunk_size,
+    epoch_logs,
+    log_keys,
+    progress,
+)
 
 
 @dataclasses.dataclass
@@ -362,7 +369,8 @@ class Trainer:
                 cb.set_sim(sim)
             else:
                 cb.sim = sim
-        keys = self._log_keys(spec, ys_all, val is not None)
+        metric_spec = training.normalize_metrics(sim.compiled, spec.metrics)
+        keys = log_keys(self._terms(spec, ys_all), metric_spec, ys_all, val is not None)
         for cb in callbacks:  # a path or monitor naming no log key fails now, not after epoch 1
             if hasattr(cb, "check_log_keys"):
                 cb.check_log_keys(keys)
@@ -385,7 +393,7 @@ class Trainer:
                     )
                 except Exception as e:
                     self._raise_run_error(e)
-                if not _all_finite((v, trainable)):
+                if not all_finite((v, trainable)):
                     self._stop_non_finite(spec, history, epoch, start, v, frozen, *before)
                 values.append(v)
                 term_values.append(tv)
@@ -427,22 +435,6 @@ class Trainer:
                 break
         call_callbacks(callbacks, "on_train_end", {})
         return history
-
-    def _log_keys(self, spec: TrainSpec, y: dict, validation: bool) -> list[str]:
-        """The keys of the logs `fit` will give its callbacks."""
-        terms = self._terms(spec, y)
-        metric_spec = training.normalize_metrics(self.sim.compiled, spec.metrics)
-        items = (
-            metric_spec.items()
-            if isinstance(metric_spec, Mapping)
-            else [(k, metric_spec) for k in y]
-        )
-        metrics = {f"{k}_{training.fn_name(fn)}" for k, fns in items if k in y for fn in fns}
-        per_probe = {f"{k}_loss" for k in terms}
-        keys = {"loss"} | metrics | (per_probe if len(terms) > 1 else set())
-        if validation:  # evaluate's logs, prefixed
-            keys |= {f"val_{k}" for k in {"loss"} | per_probe | metrics}
-        return sorted(keys)
 
     def _stop_non_finite(self, spec, history, epoch, start, values, frozen, trainable, opt):
         """A loss or an update went NaN/inf: keep the params and optimizer state
@@ -593,17 +585,6 @@ class Trainer:
         if verbose and distributed.is_main_process():
             print(" - ".join(f"{k}: {v:.6g}" for k, v in logs.items()))
         return logs
-
-
-@jax.jit
-def _finite_tree(tree):
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
-def _all_finite(tree) -> bool:
-    """Whether every value of ``tree`` (losses, params) is finite."""
-    return bool(distributed.to_host(_finite_tree(tree)))
 
 
 def _voja_target(network, ens) -> bool:
