@@ -14,21 +14,9 @@ import nengo
 import numpy as np
 from nengo.exceptions import ValidationError
 
-from .layers import LayerSpec, activation_neuron_type, fixed_linear_matrix
+from .layers import LayerSpec, activation_neuron_type, fixed_linear_matrix, out_shape
 
 __all__ = ["equinox_specs"]
-
-
-def _out_shape(fn, shape_in) -> tuple:
-    try:
-        out = jax.eval_shape(fn, jax.ShapeDtypeStruct(shape_in, np.float32))
-    except Exception as e:
-        raise ValidationError(
-            f"Converter: layer {fn!r} fails on one sample of shape {shape_in}: "
-            f"{type(e).__name__}: {e}",
-            attr="model",
-        ) from e
-    return tuple(out.shape)
 
 
 def _flatten(module) -> list:
@@ -122,13 +110,13 @@ def _jax_spec(module, fn, shape_in, label):
     else:
         params = None
         call = fn
-    shape_out = _out_shape(lambda x: module(x) if fn is None else fn(x), shape_in)
+    shape_out = out_shape(lambda x: module(x) if fn is None else fn(x), shape_in)
     return LayerSpec("jax", module, shape_in, shape_out, fn=call, params=params, label=label)
 
 
 def _function_spec(module, fn, shape_in, label):
     """Spec of an activation or other function (possibly from an ``eqx.nn.Lambda``)."""
-    shape_out = _out_shape(fn, shape_in)
+    shape_out = out_shape(fn, shape_in)
     nt = activation_neuron_type(fn)
     if nt is not None:
         return LayerSpec("act", module, shape_in, shape_out, neuron_type=nt, fn=fn, label=label)
@@ -166,7 +154,7 @@ def equinox_specs(model, input_shape: tuple, max_to_avg_pool: bool) -> list[Laye
                     f"layer gives shape {shape}",
                     attr="input_shape",
                 )
-            shape_out = _out_shape(module, shape)
+            shape_out = out_shape(module, shape)
             spec = LayerSpec("dense", module, shape, shape_out, weight=w, bias=b, label=label)
         elif isinstance(module, (eqx.nn.Conv1d, eqx.nn.Conv2d)):
             spec = _conv_spec(module, shape, label) or _jax_spec(module, None, shape, label)
@@ -177,7 +165,7 @@ def equinox_specs(model, input_shape: tuple, max_to_avg_pool: bool) -> list[Laye
             avg = cls(module.kernel_size, module.stride, module.padding)
             mat = fixed_linear_matrix(avg, shape)
             spec = LayerSpec(
-                "fixed", module, shape, _out_shape(avg, shape), weight=mat, label=label
+                "fixed", module, shape, out_shape(avg, shape), weight=mat, label=label
             )
         elif isinstance(module, eqx.nn.Pool) and not isinstance(
             module, (eqx.nn.MaxPool1d, eqx.nn.MaxPool2d, eqx.nn.MaxPool3d)
@@ -187,7 +175,7 @@ def equinox_specs(model, input_shape: tuple, max_to_avg_pool: bool) -> list[Laye
                 spec = _jax_spec(module, None, shape, label)
             else:
                 spec = LayerSpec(
-                    "fixed", module, shape, _out_shape(module, shape), weight=mat, label=label
+                    "fixed", module, shape, out_shape(module, shape), weight=mat, label=label
                 )
         else:
             if isinstance(module, eqx.nn.Pool):

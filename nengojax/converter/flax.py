@@ -15,21 +15,9 @@ import numpy as np
 from flax import nnx
 from nengo.exceptions import ValidationError
 
-from .layers import LayerSpec, activation_neuron_type, fixed_linear_matrix
+from .layers import LayerSpec, activation_neuron_type, fixed_linear_matrix, out_shape
 
 __all__ = ["flax_specs"]
-
-
-def _out_shape(fn, shape_in) -> tuple:
-    try:
-        out = jax.eval_shape(fn, jax.ShapeDtypeStruct(shape_in, np.float32))
-    except Exception as e:
-        raise ValidationError(
-            f"Converter: layer {fn!r} fails on one sample of shape {shape_in}: "
-            f"{type(e).__name__}: {e}",
-            attr="model",
-        ) from e
-    return tuple(out.shape)
 
 
 def _flatten(module) -> list:
@@ -108,10 +96,10 @@ def _jax_spec(module, shape_in, label):
             def call(x):
                 return module(x)
 
-        shape_out = _out_shape(module, shape_in)
+        shape_out = out_shape(module, shape_in)
     else:
         pure, call = None, module
-        shape_out = _out_shape(module, shape_in)
+        shape_out = out_shape(module, shape_in)
     return LayerSpec("jax", module, shape_in, shape_out, fn=call, params=pure, label=label)
 
 
@@ -163,7 +151,7 @@ def flax_specs(model, input_shape: tuple, max_to_avg_pool: bool) -> list[LayerSp
                 )
             else:
                 mat = fixed_linear_matrix(fn, shape)
-                shape_out = _out_shape(fn, shape)
+                shape_out = out_shape(fn, shape)
                 if mat is None:
                     if base is nnx.max_pool:
                         label += " (max pooling has no nengo equivalent; see max_to_avg_pool)"

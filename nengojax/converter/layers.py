@@ -325,3 +325,16 @@ def _make_ensemble(spec, size, bias, swap, scale):
         label=spec.label,
     )
     return ens.neurons, scale
+
+
+def out_shape(fn, shape_in) -> tuple:
+    """The output shape of layer ``fn`` on one sample of shape ``shape_in``."""
+    try:
+        out = jax.eval_shape(fn, jax.ShapeDtypeStruct(shape_in, np.float32))
+    except Exception as e:
+        raise ValidationError(
+            f"Converter: layer {fn!r} fails on one sample of shape {shape_in}: "
+            f"{type(e).__name__}: {e}",
+            attr="model",
+        ) from e
+    return tuple(out.shape)
