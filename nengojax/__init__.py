@@ -16,6 +16,7 @@ from .config import configure_settings
 from .converter import Converter
 from .jax_node import JaxNode, Layer, SimJaxNode
 from .ops.context import LoweringContext
+from .ops.purity import pure
 from .ops.registry import register_lowering, register_neuron_step, register_rate_counterpart
 from .runtime import CompiledNetwork, compile  # noqa: A004
 from .simulator import Simulator
@@ -42,6 +43,7 @@ __all__ = [
     "SimJaxNode",
     "Simulator",
     "compile",
+    "pure",
     "register_lowering",
     "register_neuron_step",
     "Converter",

@@ -14,12 +14,48 @@ sees the change of the step before, as in nengo.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from nengo.builder.operator import SimPyFunc
 
 from ..compiler.host import check_pyfunc_output, is_host_source
 from .hostcall import host_call
+from .purity import as_jax, is_pure
 from .registry import register_lowering
+
+
+def _lower_pure(op, ctx):
+    """A function of its input that is pure arithmetic (`.is_pure`), traced into
+    the step instead of calling the host; False if it is not (or if JAX cannot
+    trace it, e.g. Python branches on the input)."""
+    if not is_pure(op.fn):
+        return False
+    if op.output is None:
+        return None  # a pure function's only effect is its output: none
+    fn = as_jax(op.fn)
+    dtype = ctx.float_dtype
+    out_shape = tuple(op.output.shape)
+    t_spec = jax.ShapeDtypeStruct((), dtype)
+    x_spec = jax.ShapeDtypeStruct(tuple(op.x.shape), dtype)
+
+    def call(t, x):
+        y = fn(t, x) if op.t is not None else fn(x)
+        return jnp.broadcast_to(jnp.asarray(y, dtype), out_shape)
+
+    try:
+        jax.eval_shape(call, t_spec, x_spec)  # abstract values: nothing is computed
+    except Exception:  # noqa: BLE001  (untraceable: the host runs it)
+        return False
+    index = ctx.op_index(op)
+    ctx.checks_finite = True
+
+    def apply(env):
+        t = env.read(op.t) if op.t is not None else None
+        y = call(t, env.read(op.x))
+        env.check_finite(index, y)  # a NaN output is an error, as for a Node in nengo
+        env.set(op.output, y)
+
+    return apply
 
 
 def is_users(fn) -> bool:
@@ -41,6 +77,9 @@ def lower_sim_py_func(op, ctx):
         ctx.live_keys.add(ctx.host_key(op))
         warning = None
     else:
+        traced = _lower_pure(op, ctx)
+        if traced is not False:
+            return traced
         warning = (
             op,
             f"{op.fn!r} (the function of a Node taking input, {op}) runs on the host "

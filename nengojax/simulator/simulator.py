@@ -554,8 +554,9 @@ class Simulator:
             chunks.append(values)
         if len(failed):
             op = self.compiled.step_order[int(failed[0, 1])]
+            what = getattr(op, "node", None) or getattr(op, "fn", None) or op
             raise SimulationError(
-                f"{op.node} returned a non-finite value at t={(self._n_steps + 1) * self.dt:g} "
+                f"{what} returned a non-finite value at t={(self._n_steps + 1) * self.dt:g} "
                 f"(step {self._n_steps + 1}); the {self._n_steps} steps before it are kept"
             )
 
