@@ -225,7 +225,8 @@ def test_training_through_a_host_node_names_it():
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.zeros(1))
         ens = nengo.Ensemble(10, 1)
-        host = nengo.Node(lambda t, x: x**2, size_in=1, label="squarer")
+        seen = []  # a side effect: the function stays on the host
+        host = nengo.Node(lambda t, x: seen.append(t) or x**2, size_in=1, label="squarer")
         nengo.Connection(inp, ens)
         nengo.Connection(ens, host)
         p = nengo.Probe(host)

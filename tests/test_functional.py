@@ -168,13 +168,12 @@ def test_bad_inputs():
 
 
 def test_unknown_operator_raises_build_error():
+    # no JAX lowering and no NumPy make_step either (one with make_step runs on
+    # the host: tests/test_compiler.py)
     class MyOp(nengo.builder.Operator):
         def __init__(self, sig):
             super().__init__(tag="my special op")
             self.sets, self.incs, self.reads, self.updates = [sig], [], [], []
-
-        def make_step(self, signals, dt, rng):
-            return lambda: None
 
     with nengo.Network() as net:
         nengo.Ensemble(5, 1)
