@@ -207,3 +207,34 @@ def test_operator_without_lowering_runs_its_numpy_step(minibatch_size):
         sim.run_steps(20)
         out = sim.data[p] if minibatch_size is None else sim.data[p][1]
     np.testing.assert_allclose(out, ref.data[p], rtol=1e-6, atol=1e-7)
+
+
+def test_host_call_arguments_round_trip_through_one_byte_array():
+    import jax.numpy as jnp
+
+    from nengojax.ops.hostcall import _pack, _unpack
+
+    values = [
+        np.int32(7),
+        np.array([True, False, True]),
+        np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5,
+        np.array([-1, 2**31 - 1], dtype=np.int32),
+        np.array([3, 0], dtype=np.uint32),
+    ]
+    packed, specs = _pack([jnp.asarray(v) for v in values])
+    assert packed.dtype == jnp.uint8 and packed.ndim == 1
+    out = _unpack(np.asarray(packed), specs)
+    for v, o in zip(values, out, strict=True):
+        assert o.dtype == np.asarray(v).dtype and o.shape == np.shape(v)
+        np.testing.assert_array_equal(o, v)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**31, 2**32 - 1])
+def test_prng_key_written_on_the_host_equals_jax_prngkey(seed):
+    import jax
+
+    from nengojax.runtime.state import prng_key
+
+    np.testing.assert_array_equal(
+        np.asarray(prng_key(seed)), np.asarray(jax.random.PRNGKey(np.uint32(seed)))
+    )

@@ -118,7 +118,7 @@ def lower_dot_inc(op, ctx):
 @register_lowering(SparseDotInc)
 def lower_sparse_dot_inc(op, ctx):
     rows, cols, shape, _ = sparse_structure(op.A.base)
-    rows = jnp.asarray(rows, dtype=jnp.int32)
+    rows = np.asarray(rows, dtype=np.int32)
     cols = np.asarray(cols)
     base = ctx.layout.base_index(op.A)
     yshape = tuple(op.Y.shape)
@@ -158,7 +158,7 @@ def lower_bsr_dot_inc(op, ctx):
     block_row = np.repeat(np.arange(n_rows), np.diff(indptr))
     _, bh, bw = op.A.shape
     yshape = tuple(op.Y.shape)
-    seg = jnp.asarray(block_row, dtype=jnp.int32)
+    seg = np.asarray(block_row, dtype=np.int32)
     # a block-diagonal layout (each row block holds one block, in order) is a
     # plain batched matmul; everything else gathers the column blocks
     diagonal = n_rows == len(indices) and np.array_equal(indices, np.arange(n_rows))

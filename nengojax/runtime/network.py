@@ -16,6 +16,7 @@ from .. import ops  # noqa: F401  (registers the lowerings)
 from ..compiler.host import HostValues
 from ..compiler.program import Program
 from ..config import get_setting
+from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
 from ..ops.pyfunc import is_users
 from ..ops.step import StepFunction
@@ -210,7 +211,7 @@ class CompiledNetwork:
 
     def init_params(self) -> dict[str, jax.Array]:
         """Initial parameters: encoders, biases, weights, ... as nengo built them."""
-        return {k: jnp.asarray(p.init) for k, p in self.program.params.items()}
+        return {k: to_device(p.init) for k, p in self.program.params.items()}
 
     def init_state(self, minibatch_size: int | None = None, seed: int | None = None):
         """Initial state (batched along axis 0 when ``minibatch_size`` is given).

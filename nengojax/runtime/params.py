@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..compiler.program import Program
+from ..dtypes import to_device
 
 
 class ParamPacker:
@@ -33,7 +34,7 @@ class ParamPacker:
         self.program = program
         bases = program.layout.bases
         self.consts = {
-            b.key: jnp.asarray(b.init) for b in bases if b.kind in ("const", "param", "scratch")
+            b.key: to_device(b.init) for b in bases if b.kind in ("const", "param", "scratch")
         }
         self._host_consts = {b.key: b.init for b in bases if b.kind in ("const", "param")}
         self._cached = None

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..compiler.program import Program
+from ..dtypes import to_device
 from ..validation import integer
 
 
@@ -30,7 +31,14 @@ def batch_size(state) -> int | None:
 
 
 def prng_key(seed: int) -> jax.Array:
-    """A PRNG key from a seed in [0, 2**32)."""
+    """A PRNG key from a seed in [0, 2**32), equal to ``jax.random.PRNGKey(seed)``.
+
+    With JAX's default threefry implementation a 32-bit seed's key is
+    ``[0, seed]``; writing it on the host spares compiling ``PRNGKey``'s program
+    (tested against ``jax.random.PRNGKey``).
+    """
+    if jax.config.jax_default_prng_impl == "threefry2x32":
+        return to_device(np.array([0, seed], dtype=np.uint32))
     return jax.random.PRNGKey(np.uint32(seed))
 
 
@@ -45,13 +53,13 @@ def init_state(program: Program, minibatch_size: int | None = None, seed: int | 
     ``seed`` selects the random streams (default: the program's seed).
     """
     seed = program.seed if seed is None else check_seed(seed)
-    signals = {b.key: jnp.asarray(b.init) for b in program.layout.bases if b.kind == "state"}
+    signals = {b.key: to_device(b.init) for b in program.layout.bases if b.kind == "state"}
     state = {
         "signals": signals,
         "rng": prng_key(seed),
-        "stream": jnp.asarray(0, jnp.int32),
-        "seed": jnp.asarray(np.uint32(seed), jnp.uint32),
-        "fault": jnp.full((2,), -1, jnp.int32),
+        "stream": to_device(0, np.int32),
+        "seed": to_device(seed, np.uint32),
+        "fault": to_device(np.full((2,), -1), np.int32),
     }
     if minibatch_size is None:
         return state
@@ -77,4 +85,7 @@ def drop_batch_axis(state):
 def state_step(program: Program, state):
     """The step counter of ``state`` (one per item when batched)."""
     key = program.state_base(program.model.step)
-    return state["signals"][key].reshape(np.shape(state["stream"]))
+    step = state["signals"][key]
+    if isinstance(step, jax.core.Tracer) or not getattr(step, "is_fully_addressable", True):
+        return step.reshape(np.shape(state["stream"]))
+    return np.asarray(step).reshape(np.shape(state["stream"]))  # no XLA program
