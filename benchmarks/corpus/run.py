@@ -66,6 +66,9 @@ SEED = 0
 THRESHOLD = 0.05
 FLOOR_FACTOR = 2.0
 SIMS = ("nengo", "nengojax", "nengo32")
+#: a float64 nengojax run of the models that do not agree at float32 agrees when
+#: its worst probe nrmse against nengo (float64) is at most this: round-off only
+FLOAT64_IDENTICAL = 1e-6
 #: models in ``--quick`` and the times they run for there
 QUICK = {
     "nengo_communication_channel": 0.5,
@@ -106,11 +109,18 @@ def worker(args):
             nengo.rc.set("decoder_cache", "path", args.cache_dir)
         if args.sim == "nengo32":
             nengo.rc.set("precision", "bits", "32")
-        if args.sim == "nengojax":
+        if args.sim in ("nengojax", "nengojax64"):
             import nengojax
 
             sim_cls = nengojax.Simulator
             res["nengojax_file"] = nengojax.__file__
+            if args.sim == "nengojax64":  # nengojax's documented float64 mode
+                import functools
+
+                import jax
+
+                jax.config.update("jax_enable_x64", True)
+                sim_cls = functools.partial(nengojax.Simulator, dtype="float64")
         else:
             sim_cls = nengo.Simulator
         mod = _import_model(args.worker)
@@ -281,6 +291,18 @@ def run_corpus(names, out, quick, timeout, rerun, calibrate, warm):
         row.update(worst_nrmse=worst, agrees=agrees, strict=strict)
         if row["nengo32_vs_nengo"]:
             row["f32_floor"] = max(c["nrmse"] for c in row["nengo32_vs_nengo"].values())
+        if not agrees and "error" not in ref and "error" not in row["nengojax"]:
+            # does it differ at float64 too (a bug), or only by float32 round-off
+            # growing through a spike-timing-sensitive model?
+            cache64 = os.path.join(cache, name, "nengojax64")
+            row["nengojax64"] = _run_worker(
+                name, "nengojax64", work, cache64, timeout, run_time, False
+            )
+            cmp64 = compare(ref, row["nengojax64"], work)
+            row["nengojax64_vs_nengo"] = cmp64
+            if cmp64:
+                row["float64_worst_nrmse"] = max(c["nrmse"] for c in cmp64.values())
+                row["float64_identical"] = row["float64_worst_nrmse"] <= FLOAT64_IDENTICAL
         try:
             row["doc"] = (_import_model(name).__doc__ or "").strip().splitlines()[0]
         except Exception as e:  # noqa: BLE001
@@ -313,7 +335,23 @@ def summarize(rows):
             if n >= 1.0:
                 ratios_1s.append(n / j)
     worst_extra = max(extra) if extra else (None, None)
+    rr, rr_1s, rextra = [], [], []
+    for r in rows:
+        n = _t(r.get("nengo"), "total_s")
+        n2, j2 = _t(r.get("nengo_rerun"), "total_s"), _t(r.get("nengojax_rerun"), "total_s")
+        if n2 and j2:
+            rr.append(n2 / j2)
+            rextra.append((j2 - n2, r["model"]))
+            if n and n >= 1.0:
+                rr_1s.append(n2 / j2)
+    worst_rextra = max(rextra) if rextra else (None, None)
     return {
+        "rerun_geomean_ratio": _geomean(rr),
+        "rerun_geomean_ratio_nengo_ge_1s": _geomean(rr_1s),
+        "rerun_worst_extra_s": worst_rextra[0],
+        "rerun_worst_extra_model": worst_rextra[1],
+        "float64_checked": sum("float64_identical" in r for r in rows),
+        "float64_identical": sum(bool(r.get("float64_identical")) for r in rows),
         "models": len(rows),
         "nengo_ok": sum("error" not in r["nengo"] for r in rows),
         "nengojax_ok": sum("error" not in r["nengojax"] for r in rows),
@@ -410,6 +448,11 @@ def write_markdown(doc, path, notes=None):
         agree = "yes" if r["agrees"] else "no"
         if r["agrees"] and not r["strict"]:
             agree = "yes (floor)"
+        if "float64_identical" in r:
+            agree += (
+                f" (float64: {'identical' if r['float64_identical'] else 'differs'}, "
+                f"nrmse {_fmt(r['float64_worst_nrmse'], '.2g')})"
+            )
         jsteps = _fmt(_t(j, "steps_per_s"), ".0f")
         if _t(j, "warm_steps_per_s") is not None:
             jsteps += f" ({_fmt(j['warm_steps_per_s'], '.0f')})"
@@ -444,11 +487,19 @@ def write_markdown(doc, path, notes=None):
         f"- agree (nrmse <= max({THRESHOLD}, {FLOOR_FACTOR:g} x float32 floor) on every probe): "
         f"{s['agree']} / {s['models']}; strictly (every probe nrmse <= {THRESHOLD}): "
         f"{s['agree_strict']} / {s['models']}",
+        f"- of the models that do not agree at float32, run again with nengojax at float64: "
+        f"{s.get('float64_identical', 0)} / {s.get('float64_checked', 0)} identical to nengo "
+        f"(every probe nrmse <= {FLOAT64_IDENTICAL:g}: float32 round-off, not a different model)",
         f"- geometric mean of nengo total / nengojax total: {_fmt(s['geomean_ratio'])} "
         f"(all models that ran on both); {_fmt(s['geomean_ratio_nengo_ge_1s'])} over the "
         f"{s['n_nengo_ge_1s']} models where nengo takes >= 1 s",
         f"- worst extra seconds (nengojax total - nengo total): {_fmt(s['worst_extra_s'])} "
         f"({s['worst_extra_model']})",
+        f"- rerun (second process, warm disk caches): geometric mean of nengo total / "
+        f"nengojax total {_fmt(s.get('rerun_geomean_ratio'))}; "
+        f"{_fmt(s.get('rerun_geomean_ratio_nengo_ge_1s'))} over the models where nengo "
+        f"takes >= 1 s on a first run; worst extra seconds "
+        f"{_fmt(s.get('rerun_worst_extra_s'))} ({s.get('rerun_worst_extra_model')})",
         f"- sum of totals: nengo {_fmt(s['nengo_total_s'], '.1f')} s, nengojax "
         f"{_fmt(s['nengojax_total_s'], '.1f')} s",
         "",
@@ -472,7 +523,11 @@ def main(argv=None):
     p.add_argument("--no-calibrate", action="store_true", help="skip the nengo float32 run")
     p.add_argument("--no-warm", action="store_true", help="skip nengojax's second run")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
-    p.add_argument("--notes", default=None, help="JSON {model: note} added to the table")
+    p.add_argument(
+        "--notes",
+        default=os.path.join(HERE, "notes.json"),
+        help="JSON {model: note} added to the table",
+    )
     p.add_argument(
         "--from-json", default=None, help="rewrite the markdown from this results JSON only"
     )
