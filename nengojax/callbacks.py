@@ -1,4 +1,4 @@
-"""Callbacks for `nengojax.Simulator.fit`: `EarlyStopping`, `ModelCheckpoint`.
+"""Callbacks for `nengojax.Simulator.fit`: `EarlyStopping`, `ModelCheckpoint`, `MetricsLogger`.
 
 A callback is any object with some of the methods of `Callback`; ``fit`` sets
 its ``sim`` attribute to the simulator before training and calls
@@ -16,13 +16,16 @@ training by calling ``check_log_keys(keys)`` on callbacks that have it.
 
 from __future__ import annotations
 
+import csv
+import json
+import math
 import os
 import string
 
 import numpy as np
 from nengo.exceptions import ValidationError
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint"]
+__all__ = ["Callback", "EarlyStopping", "MetricsLogger", "ModelCheckpoint"]
 
 
 class Callback:
@@ -315,3 +318,154 @@ def _check_keys(who, needed, keys, attr, obj, epoch=None) -> None:
         attr=attr,
         obj=obj,
     )
+
+
+class MetricsLogger(Callback):
+    """Write each epoch's logs (``loss``, ``val_loss``, per-probe losses and
+    metrics) to files in ``log_dir``, as NengoDL users got from Keras'
+    ``CSVLogger`` and ``TensorBoard`` callbacks.
+
+    Always written, after every epoch (so a crashed run keeps what it had):
+
+    - ``metrics.csv``: one row per epoch, a column ``epoch`` (from 1) and one
+      per log key (empty where an epoch lacks a key);
+    - ``metrics.jsonl``: one JSON object per epoch (non-finite values as
+      ``null``).
+
+    With ``tensorboard=True`` (or ``"auto"`` and the optional ``tensorboardX``
+    package installed: ``pip install nengojax[tensorboard]``) each value is
+    also a TensorBoard scalar (tag = log key, step = epoch) in event files in
+    ``log_dir``.
+
+    Parameters
+    ----------
+    log_dir : str or os.PathLike
+        Directory for the files; created at the start of ``fit`` if missing.
+    append : bool
+        Keep the epochs already in ``log_dir/metrics.jsonl`` and number new
+        epochs after them (a ``fit`` that continues training); otherwise the
+        files start over at each ``fit``.
+    tensorboard : bool or "auto"
+        Write TensorBoard event files (``True`` needs ``tensorboardX``).
+
+    Attributes
+    ----------
+    rows : list of dict
+        Every epoch logged so far (``{"epoch": n, key: value, ...}``).
+    """
+
+    def __init__(self, log_dir, append: bool = False, tensorboard="auto"):
+        try:
+            self.log_dir = os.fspath(log_dir)
+        except TypeError:
+            raise ValidationError(
+                f"log_dir must be a str or os.PathLike (got {type(log_dir).__name__})",
+                attr="log_dir",
+                obj=self,
+            ) from None
+        if tensorboard not in (True, False, "auto"):
+            raise ValidationError(
+                f"tensorboard must be True, False or 'auto' (got {tensorboard!r})",
+                attr="tensorboard",
+                obj=self,
+            )
+        if tensorboard is True and _summary_writer() is None:
+            raise ValidationError(
+                "tensorboard=True needs the tensorboardX package "
+                "(pip install nengojax[tensorboard]); use tensorboard='auto' to skip it",
+                attr="tensorboard",
+                obj=self,
+            )
+        self.append = bool(append)
+        self.tensorboard = tensorboard
+        self.rows: list[dict] = []
+        self._writer = None
+
+    @property
+    def csv_path(self) -> str:
+        """Path of the CSV log."""
+        return os.path.join(self.log_dir, "metrics.csv")
+
+    @property
+    def jsonl_path(self) -> str:
+        """Path of the JSON-lines log."""
+        return os.path.join(self.log_dir, "metrics.jsonl")
+
+    def on_train_begin(self, logs=None):
+        if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
+            raise ValidationError(
+                f"MetricsLogger log_dir {self.log_dir!r} exists and is not a directory",
+                attr="log_dir",
+                obj=self,
+            )
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+        except OSError as e:
+            raise ValidationError(
+                f"MetricsLogger cannot create log_dir {self.log_dir!r}: {e}",
+                attr="log_dir",
+                obj=self,
+            ) from None
+        if not os.access(self.log_dir, os.W_OK):
+            raise ValidationError(
+                f"MetricsLogger log_dir {self.log_dir!r} is not writable",
+                attr="log_dir",
+                obj=self,
+            )
+        self.rows = self._previous_rows() if self.append else []
+        writer = _summary_writer() if self.tensorboard else None
+        self._writer = writer(self.log_dir) if writer is not None else None
+        self._write_files()  # headers now: a bad directory shows before training
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = (self.rows[-1]["epoch"] if self.rows else 0) + 1
+        row = {"epoch": number}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        self.rows.append(row)
+        self._write_files()
+        if self._writer is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    self._writer.add_scalar(key, value, number)
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _previous_rows(self) -> list[dict]:
+        if not os.path.exists(self.jsonl_path):
+            return []
+        rows = []
+        with open(self.jsonl_path) as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    rows.append({k: math.nan if v is None else v for k, v in row.items()})
+        return rows
+
+    def _write_files(self) -> None:
+        keys = ["epoch"]
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        with open(self.csv_path, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=keys, restval="")
+            out.writeheader()
+            out.writerows(self.rows)
+        with open(self.jsonl_path, "w") as f:
+            for row in self.rows:
+                clean = {
+                    k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                    for k, v in row.items()
+                }
+                f.write(json.dumps(clean) + "\n")
+
+
+def _summary_writer():
+    """tensorboardX's ``SummaryWriter``, or None when it is not installed."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter

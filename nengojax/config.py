@@ -38,7 +38,13 @@ from nengo.ensemble import Neurons
 from nengo.exceptions import ConfigError, NetworkContextError, ValidationError
 from nengo.params import BoolParam, Parameter
 
-__all__ = ["configure_settings", "get_setting", "resolve_trainable", "trainable_keys"]
+__all__ = [
+    "configure_settings",
+    "get_setting",
+    "keeps_history",
+    "resolve_trainable",
+    "trainable_keys",
+]
 
 _SETTINGS_PARAM = "nengojax_settings"
 _TRAINABLE_CLASSES = (nengo.Ensemble, nengo.Connection, Neurons, nengo.Node, nengo.Network)
@@ -49,6 +55,8 @@ _DEFAULTS = {
     "remat": False,
     "inference_only": False,
     "dtype": None,
+    "keep_history": True,
+    "stateful": True,
 }
 
 
@@ -67,6 +75,8 @@ def configure_settings(
     remat=_UNSET,
     inference_only=_UNSET,
     dtype=_UNSET,
+    keep_history=_UNSET,
+    stateful=_UNSET,
     **nengo_dl_options,
 ) -> None:
     """Store nengojax training settings in the config of the current network.
@@ -100,17 +110,29 @@ def configure_settings(
     dtype : str, optional
         The Simulator's float dtype when it is not given (``"float32"`` or
         ``"float64"``).
+    keep_history : bool
+        As NengoDL's: ``False`` keeps only the last step of each probe (per
+        ``run_steps`` call in ``sim.data``; ``predict`` gives ``(n_items, 1,
+        ...)`` and ``fit``/``evaluate`` take targets of one step, the last).
+        Also adds a ``keep_history`` config parameter to `nengo.Probe`, so one
+        probe can differ: ``net.config[probe].keep_history = True``.
+        Default: True.
+    stateful : bool
+        As NengoDL's: ``False`` makes ``run_steps`` (and ``run``, ``step``)
+        stateless by default (see `nengojax.Simulator.run_steps`); ``fit``,
+        ``predict`` and ``evaluate`` are stateless by default anyway, and refuse
+        ``stateful=True``. Default: True.
     **nengo_dl_options
         NengoDL's ``use_loop``, ``planner``, ``sorter`` and ``simplifications``
-        are accepted, with a note: JAX's compiler makes them moot. Others
-        (``keep_history``, ``stateful``) raise a `ValidationError`: not supported.
+        are accepted, with a note: JAX's compiler makes them moot. Any other
+        name raises a `ValidationError`.
     """
     moot = {"use_loop", "planner", "sorter", "simplifications"}
     unknown = sorted(set(nengo_dl_options) - moot)
     if unknown:
         raise ValidationError(
-            f"configure_settings: {unknown} not supported by nengojax (NengoDL's "
-            "keep_history and stateful: give per-call stateful= to fit/predict)",
+            f"configure_settings: unknown settings {unknown} (known: "
+            f"{sorted(_DEFAULTS)}, and NengoDL's moot {sorted(moot)})",
             attr=unknown[0],
         )
     if nengo_dl_options:
@@ -163,6 +185,18 @@ def configure_settings(
         settings["dtype"] = dtype
     if trainable is not _UNSET:
         settings["trainable"] = trainable
+    for name, value in (("keep_history", keep_history), ("stateful", stateful)):
+        if value is not _UNSET:
+            if not isinstance(value, bool):
+                raise ValidationError(f"{name} must be True or False (got {value!r})", attr=name)
+            settings[name] = value
+    if nengo.Probe not in config.params:
+        config.configures(nengo.Probe)
+    probe_params = config.params[nengo.Probe]
+    if "keep_history" not in probe_params._extra_params:
+        probe_params.set_param(
+            "keep_history", BoolParam("keep_history", default=None, optional=True)
+        )
     cp = config.params[nengo.Network]
     if _SETTINGS_PARAM not in cp._extra_params:
         cp.set_param(_SETTINGS_PARAM, Parameter(_SETTINGS_PARAM, default=None, optional=True))
@@ -196,6 +230,25 @@ def get_setting(net, name: str, default=None):
     if settings is None or name not in settings:
         return default
     return settings[name]
+
+
+def keeps_history(net, probe) -> bool:
+    """Whether ``probe`` keeps every step (NengoDL's ``keep_history``).
+
+    The probe's own ``keep_history`` config value in the network ``net`` or any
+    of its subnetworks, where set; else ``net``'s setting (default True).
+    """
+    for network in [net, *net.all_networks] if net is not None else []:
+        params = network.config.params.get(nengo.Probe)
+        if params is None or "keep_history" not in params._extra_params:
+            continue
+        try:
+            value = network.config[probe].keep_history
+        except (ConfigError, KeyError):
+            continue
+        if value is not None:
+            return bool(value)
+    return bool(get_setting(net, "keep_history", True))
 
 
 # --- trainable resolution -----------------------------------------------------------

@@ -45,6 +45,7 @@ from nengo.exceptions import ValidationError
 
 from . import losses as _losses
 from .config import trainable_keys
+from .runtime.state import is_batched
 
 __all__ = [
     "make_eval_fn",
@@ -146,7 +147,20 @@ def run_model(compiled, params, state, x, n_steps=None, mode="simulate", remat=F
         As `.CompiledNetwork.run`.
     """
     n_steps = _n_steps(x) if n_steps is None else int(n_steps)
-    return compiled.run(params, state, n_steps, x, mode=mode, remat=remat)
+    new_state, probes = compiled.run(params, state, n_steps, x, mode=mode, remat=remat)
+    return new_state, last_steps(compiled, probes, is_batched(state))
+
+
+def last_steps(compiled, probes: Mapping, batched: bool) -> dict:
+    """``probes`` with only the last step of those that keep no history
+    (``keep_history=False``, see `nengojax.config.configure_settings`)."""
+    axis = 1 if batched else 0
+    return {
+        k: jax.lax.slice_in_dim(v, v.shape[axis] - 1, v.shape[axis], axis=axis)
+        if k in compiled.last_step_probes
+        else v
+        for k, v in probes.items()
+    }
 
 
 # --- losses ---------------------------------------------------------------------------
@@ -304,7 +318,8 @@ def make_loss_fn(
 
     def loss_fn(trainable, frozen, state, x, y):
         params = {**frozen, **trainable}
-        n_steps = _n_steps(x, y)
+        full = {k: v for k, v in y.items() if k not in compiled.last_step_probes}
+        n_steps = _n_steps(x, full)
         new_state, probes = run_model(compiled, params, state, x, n_steps, mode, remat)
         total, per_probe, mets = compute_losses(compiled, loss, weights, metric_spec, y, probes)
         aux = {"state": new_state, "losses": per_probe, "metrics": mets}

@@ -132,8 +132,10 @@ def test_configure_settings_nengo_dl_options():
     with nengo.Network(seed=0) as net:
         with pytest.warns(UserWarning, match="no effect"):
             nengojax.configure_settings(use_loop=False, planner=None, simplifications=[])
-        with pytest.raises(ValidationError, match="keep_history"):
-            nengojax.configure_settings(keep_history=False)
+        with pytest.raises(ValidationError, match="unknown settings"):
+            nengojax.configure_settings(keep_histroy=False)
+        with pytest.raises(ValidationError, match="keep_history must be"):
+            nengojax.configure_settings(keep_history=0)
         nengojax.configure_settings(inference_only=True, dtype="float32")
         inp = nengo.Node(np.zeros(1))
         ens = nengo.Ensemble(10, 1)
@@ -147,3 +149,146 @@ def test_configure_settings_nengo_dl_options():
         sim.compile(loss={p: "mse"})  # evaluation only
         assert sim.trainer.spec.trainable == []
         sim.evaluate(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)))
+
+
+# --- keep_history and stateful ---------------------------------------------------------
+
+
+def _last_step_net(keep_all=None, per_probe=None):
+    with nengo.Network(seed=0) as net:
+        if keep_all is not None:
+            nengojax.configure_settings(keep_history=keep_all)
+        inp = nengo.Node(np.zeros(2), label="inp")
+        hidden = nengo.Ensemble(40, 2, neuron_type=nengo.RectifiedLinear())
+        out = nengo.Node(size_in=3, label="out")
+        nengo.Connection(inp, hidden, synapse=None)
+        nengo.Connection(hidden.neurons, out, transform=np.zeros((3, 40)), synapse=None)
+        p = nengo.Probe(out, label="out_p")
+        p_all = nengo.Probe(hidden, label="hidden_p")
+        if per_probe is not None:
+            net.config[p_all].keep_history = per_probe
+    return net, inp, p, p_all
+
+
+def test_keep_history_false_keeps_the_last_step_of_each_run():
+    net, inp, p, p_all = _last_step_net(keep_all=False, per_probe=True)
+    ref_net, *_ = _last_step_net()
+    with nengojax.Simulator(ref_net, progress_bar=False) as ref:
+        ref.run_steps(5)
+        ref.run_steps(3)
+        full = ref.data[ref_net.probes[0]]
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(5)
+        sim.run_steps(3)
+        np.testing.assert_array_equal(sim.data[p], full[[4, 7]])
+        assert sim.data[p_all].shape[0] == 8  # its own setting keeps everything
+
+
+def test_keep_history_false_predict_and_fit_use_the_last_step():
+    net, inp, p, _ = _last_step_net()
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, size=(8, 4, 2))
+    y_last = rng.uniform(-1, 1, size=(8, 1, 3))
+    with nengojax.Simulator(net, minibatch_size=4, progress_bar=False) as ref:
+        full = ref.predict({inp: x})[p]
+        ref.compile(optax.sgd(0.1), {p: losses.mse})
+        # the same loss on the full history, with NaN (ignored) on all but the last step
+        y_full = np.full((8, 4, 3), np.nan)
+        y_full[:, -1:] = y_last
+        ref.compile(optax.sgd(0.1), {p: losses.nan_mse})
+        ref_loss = ref.evaluate({inp: x}, {p: y_full})["loss"]
+        ref_hist = ref.fit({inp: x}, {p: y_full}, epochs=2, shuffle=False, verbose=0)
+    with net:
+        nengojax.configure_settings(keep_history=False)
+    with nengojax.Simulator(net, minibatch_size=4, progress_bar=False) as sim:
+        out = sim.predict({inp: x})[p]
+        assert out.shape == (8, 1, 3)
+        np.testing.assert_allclose(out, full[:, -1:], rtol=1e-6)
+        sim.compile(optax.sgd(0.1), {p: losses.mse})
+        np.testing.assert_allclose(
+            sim.evaluate({inp: x}, {p: y_last})["loss"], ref_loss, rtol=1e-5
+        )
+        hist = sim.fit({inp: x}, {p: y_last}, epochs=2, shuffle=False, verbose=0)
+        np.testing.assert_allclose(hist.history["loss"], ref_hist.history["loss"], rtol=1e-5)
+        with pytest.raises(ValidationError, match="keeps only its last step"):
+            sim.evaluate({inp: x}, {p: np.zeros((8, 4, 3))})
+        with pytest.raises(ValidationError, match="give the inputs x"):
+            sim.evaluate(y={p: y_last})
+
+
+def test_run_steps_stateless_goes_back_to_the_state_before():
+    net, inp, p, _ = _last_step_net()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(3)
+        state, t = sim.state, sim.time
+        sim.run_steps(4, stateful=False)
+        assert sim.time == t and sim.n_steps == 3
+        for k in state["signals"]:
+            np.testing.assert_array_equal(sim.state["signals"][k], state["signals"][k])
+        assert sim.data[p].shape[0] == 7  # the stateless run's data were added
+        first = sim.data[p][3:7].copy()
+        sim.run_steps(4)  # from the same state: the same outputs
+        np.testing.assert_allclose(sim.data[p][7:11], first, rtol=1e-6)
+        with pytest.raises(ValidationError, match="stateful must be"):
+            sim.run_steps(1, stateful="no")
+
+
+def test_configured_stateless_network():
+    net, inp, p, _ = _last_step_net()
+    with net:
+        nengojax.configure_settings(stateful=False)
+    x = np.ones((2, 3, 2))
+    with nengojax.Simulator(net, minibatch_size=2, progress_bar=False) as sim:
+        sim.run_steps(5)
+        assert sim.n_steps == 0 and sim.data[p].shape == (2, 5, 3)
+        with pytest.raises(ValidationError, match="configured stateless"):
+            sim.run_steps(1, stateful=True)
+        with pytest.raises(ValidationError, match="configured stateless"):
+            sim.predict({inp: x}, stateful=True)
+        assert sim.predict({inp: x})[p].shape == (2, 3, 3)
+
+
+def test_validation_split_is_the_last_items_as_validation_data():
+    net, inp, p, x, labels = _classifier()
+    y = np.eye(3)[labels[..., 0].astype(int)]
+    kwargs = dict(epochs=2, shuffle=False, verbose=0)
+    with nengojax.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        sim.compile(optax.adam(0.01), {p: losses.mse})
+        split = sim.fit({inp: x}, {p: y}, validation_split=0.25, **kwargs)
+    with nengojax.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        sim.compile(optax.adam(0.01), {p: losses.mse})
+        explicit = sim.fit(
+            {inp: x[:48]}, {p: y[:48]}, validation_data=({inp: x[48:]}, {p: y[48:]}), **kwargs
+        )
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(split.history[key], explicit.history[key], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(validation_split=1.0), "validation_split must be"),
+        (dict(validation_split="0.1"), "validation_split must be"),
+        (dict(validation_split=0.01), "leaves"),
+        (dict(validation_split=0.2, validation_data=({}, {})), "not both"),
+        (dict(batch_size=16), "batch_size=16"),
+        (dict(epochs=1.5), "epochs"),
+    ],
+)
+def test_fit_refuses_bad_split_batch_size_and_epochs(kwargs, match):
+    net, inp, p, x, labels = _classifier()
+    with nengojax.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        sim.compile(optax.adam(0.01), {p: losses.mse})
+        before = {k: np.array(v) for k, v in sim.params.items()}
+        with pytest.raises(ValidationError, match=match):
+            sim.fit({inp: x}, {p: np.zeros((64, 1, 3))}, verbose=0, **kwargs)
+        for k, v in sim.params.items():
+            np.testing.assert_array_equal(v, before[k])
+
+
+def test_batch_size_equal_to_minibatch_size_is_accepted():
+    net, inp, p, x, labels = _classifier()
+    with nengojax.Simulator(net, minibatch_size=8, progress_bar=False) as sim:
+        sim.compile(optax.adam(0.01), {p: losses.mse})
+        hist = sim.fit({inp: x}, {p: np.zeros((64, 1, 3))}, batch_size=8, verbose=0)
+    assert len(hist.history["loss"]) == 1

@@ -15,7 +15,7 @@ from nengo.exceptions import ValidationError
 from .. import ops  # noqa: F401  (registers the lowerings)
 from ..compiler.host import HostValues
 from ..compiler.program import Program
-from ..config import get_setting
+from ..config import get_setting, keeps_history
 from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
 from ..ops.pyfunc import is_users
@@ -92,6 +92,7 @@ class CompiledNetwork:
         static = ("n_steps", "mode", "remat")
         self._run_jit = jax.jit(self._run_with_params, static_argnames=static)
         self._checked_params = None
+        self._last_step_probes = None
         self._run_packed_jit = jax.jit(self._run_packed, static_argnames=static)
 
     # --- what was built --------------------------------------------------------------
@@ -145,6 +146,17 @@ class CompiledNetwork:
     def probes(self) -> dict:
         """Key -> Probe."""
         return self.program.probes
+
+    @property
+    def last_step_probes(self) -> frozenset:
+        """Keys of the probes that keep only their last step (NengoDL's
+        ``keep_history=False``, `nengojax.config.configure_settings`)."""
+        if self._last_step_probes is None:
+            net = self.network
+            self._last_step_probes = frozenset(
+                k for k, p in self.probes.items() if not keeps_history(net, p)
+            )
+        return self._last_step_probes
 
     @property
     def host_sources(self) -> list:

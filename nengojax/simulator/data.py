@@ -7,12 +7,15 @@ and what was expected, before anything runs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 from nengo.exceptions import SimulatorClosed, ValidationError
 
 from .. import training
+from ..config import get_setting
+from ..validation import integer
 
 
 def check_open(sim) -> None:
@@ -186,15 +189,37 @@ def prepare_y(sim, y, loss=None) -> dict:
 
 
 def check_sizes(sim, x: dict, y: dict, n_steps=None) -> tuple[int, int]:
-    """The common ``(n_items, n_steps)`` of ``x`` and ``y``."""
-    sizes = {}
+    """The common ``(n_items, n_steps)`` of ``x`` and ``y``.
+
+    Targets of probes that keep only their last step (``keep_history=False``)
+    have one step; they count for the items, and the steps come from ``x``.
+    """
+    last_only = sim.compiled.last_step_probes
+    item_sizes, step_sizes = {}, {}
     for what, data in (("x", x), ("y", y)):
         for key, value in data.items():
-            sizes[f"{what}[{key!r}]"] = value.shape[:2]
-    items = {s[0] for s in sizes.values()}
-    steps = {s[1] for s in sizes.values()}
-    for name, values, axis in (("items", items, 0), ("steps", steps, 1)):
-        if len(values) > 1:
+            name = f"{what}[{key!r}]"
+            item_sizes[name] = value.shape[0]
+            if what == "y" and key in last_only:
+                if value.shape[1] != 1:
+                    raise ValidationError(
+                        f"y for probe {key!r}: it keeps only its last step "
+                        "(keep_history=False), so its targets have one step: shape "
+                        f"(n_items, 1, ...), got {value.shape}",
+                        attr="y",
+                        obj=sim,
+                    )
+            else:
+                step_sizes[name] = value.shape[1]
+    if item_sizes and not step_sizes:
+        raise ValidationError(
+            "the targets keep only their last step (keep_history=False): give the "
+            "inputs x, whose length says how many steps to run",
+            attr="x",
+            obj=sim,
+        )
+    for name, sizes, axis in (("items", item_sizes, 0), ("steps", step_sizes, 1)):
+        if len(set(sizes.values())) > 1:
             raise ValidationError(
                 f"x and y must have the same number of {name} (axis {axis}); got {sizes}",
                 attr="x",
@@ -206,18 +231,121 @@ def check_sizes(sim, x: dict, y: dict, n_steps=None) -> tuple[int, int]:
         raise ValidationError(
             f"n_steps must be a positive integer (got {n_steps!r})", attr="n_steps", obj=sim
         )
-    if not sizes:
+    if not item_sizes:
         if n_steps is None:
             raise ValidationError("no data: give x or y (or n_steps)", attr="x", obj=sim)
         return sim.minibatch_size or 1, int(n_steps)
-    n_items, data_steps = items.pop(), steps.pop()
+    n_items, data_steps = next(iter(item_sizes.values())), next(iter(step_sizes.values()))
     if n_steps is not None and int(n_steps) != data_steps:
         raise ValidationError(
             f"n_steps={n_steps} but the data have {data_steps} steps", attr="n_steps", obj=sim
         )
     if data_steps < 1 or n_items < 1:
-        raise ValidationError(f"empty data {sizes}", attr="x", obj=sim)
+        raise ValidationError(
+            f"empty data (items {item_sizes}, steps {step_sizes})", attr="x", obj=sim
+        )
     return n_items, data_steps
+
+
+def resolve_stateful(sim, stateful, default: bool) -> bool:
+    """``stateful`` of a run, predict, evaluate or fit: a bool, ``None`` meaning
+    ``default`` unless the network is configured stateless
+    (``configure_settings(stateful=False)``), which also refuses ``True``."""
+    setting = get_setting(sim.compiled.program.toplevel, "stateful", True)
+    if stateful is None:
+        return default and setting
+    if not isinstance(stateful, (bool, np.bool_)):
+        raise ValidationError(
+            f"stateful must be True, False or None (got {stateful!r})", attr="stateful", obj=sim
+        )
+    if stateful and not setting:
+        raise ValidationError(
+            "stateful=True, but the network is configured stateless "
+            "(configure_settings(stateful=False))",
+            attr="stateful",
+            obj=sim,
+        )
+    return bool(stateful)
+
+
+def keep_last_steps(chunks: dict, kept: dict, last_only, keys: dict, tax: int) -> None:
+    """Of the probe data a run added (``chunks[probe][kept[probe]:]``), keep only
+    the last step for probes whose key (``keys[probe]``) is in ``last_only``."""
+    for probe, parts in chunks.items():
+        if keys[probe] not in last_only:
+            continue
+        new = [c for c in parts[kept[probe] :] if c.shape[tax] > 0]
+        del parts[kept[probe] :]
+        if new:
+            parts.append(new[-1][:, -1:] if tax == 1 else new[-1][-1:])
+
+
+def split_validation(sim, x: dict, y: dict, split, validation_data):
+    """Keras' ``validation_split``: the last ``split`` of the items (before any
+    shuffling) become the validation data. Returns ``(x, y, val)``, ``val`` None
+    when ``split`` is 0."""
+    ok = isinstance(split, (float, int, np.floating)) and not isinstance(split, bool)
+    if not ok or not 0 <= split < 1:
+        raise ValidationError(
+            f"validation_split must be a number in [0, 1) (got {split!r})",
+            attr="validation_split",
+            obj=sim,
+        )
+    if split == 0:
+        return x, y, None
+    if validation_data is not None:
+        raise ValidationError(
+            "give validation_data or validation_split, not both",
+            attr="validation_split",
+            obj=sim,
+        )
+    n_items = next(iter({**x, **y}.values())).shape[0]
+    n_val = int(n_items * split)
+    if n_val < 1 or n_val == n_items:
+        raise ValidationError(
+            f"validation_split={split} of {n_items} items leaves "
+            f"{n_items - n_val} to train on and {n_val} to validate with: both need some",
+            attr="validation_split",
+            obj=sim,
+        )
+    cut = n_items - n_val
+
+    def part(d, sl):
+        return {k: v[sl] for k, v in d.items()}
+
+    return part(x, slice(None, cut)), part(y, slice(None, cut)), (
+        part(x, slice(cut, None)),
+        part(y, slice(cut, None)),
+    )
+
+
+def check_epochs(sim, epochs, n_items: int, batch_size=None) -> int:
+    """``epochs`` as an int; the items must fill at least one minibatch (a
+    partial last one is dropped, with a warning); ``batch_size`` (Keras', and
+    NengoDL's) can only be the Simulator's ``minibatch_size``."""
+    epochs = integer(epochs, "epochs", 0, obj=sim)
+    mb = sim.minibatch_size or 1
+    if batch_size is not None and batch_size != mb:
+        raise ValidationError(
+            f"batch_size={batch_size!r}: the minibatch size is fixed when the Simulator "
+            f"is built (minibatch_size={mb}); build it with minibatch_size={batch_size!r}",
+            attr="batch_size",
+            obj=sim,
+        )
+    if n_items < mb:
+        raise ValidationError(
+            f"{n_items} items are fewer than minibatch_size={mb}: nothing to train on",
+            attr="x",
+            obj=sim,
+        )
+    if n_items % mb:
+        warnings.warn(
+            f"{n_items} items is not a multiple of minibatch_size={mb}: the last "
+            f"{n_items % mb} item(s) of each epoch's order are dropped",
+            UserWarning,
+            stacklevel=4,
+        )
+    return epochs
 
 
 def check_targets(sim, terms: dict, y: dict) -> None:

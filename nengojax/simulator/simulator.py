@@ -20,7 +20,7 @@ from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from ..validation import integer
 from . import checkpoint, freeze, gradcheck
-from .data import run_data
+from .data import keep_last_steps, resolve_stateful, run_data
 from .history import History
 from .placement import Placement
 from .trainer import Trainer
@@ -394,11 +394,12 @@ class Simulator:
         steps = np.arange(1, self.n_steps + 1)
         return self.dt * steps[steps % period < 1]
 
-    def run(self, time_in_seconds: float, data=None, progress_bar=None) -> None:
+    def run(self, time_in_seconds: float, data=None, progress_bar=None, stateful=None) -> None:
         """Simulate for ``time_in_seconds`` (rounded to whole steps, as nengo does).
 
         ``data`` maps input Nodes to arrays of shape
-        ``(minibatch_size or 1, n_steps, node.size_out)`` that replace their output.
+        ``(minibatch_size or 1, n_steps, node.size_out)`` that replace their output;
+        ``stateful`` as in `run_steps`.
         """
         ok = isinstance(time_in_seconds, numbers.Real) and not isinstance(time_in_seconds, bool)
         if not ok or not np.isfinite(time_in_seconds) or time_in_seconds < 0:
@@ -414,14 +415,23 @@ class Simulator:
                 f"still at time {self.time}."
             )
             return
-        self.run_steps(steps, data=data, progress_bar=progress_bar)
+        self.run_steps(steps, data=data, progress_bar=progress_bar, stateful=stateful)
 
-    def step(self, data=None) -> None:
-        """Advance one step."""
-        self.run_steps(1, data=data, progress_bar=False)
+    def step(self, data=None, stateful=None) -> None:
+        """Advance one step (``stateful`` as in `run_steps`)."""
+        self.run_steps(1, data=data, progress_bar=False, stateful=stateful)
 
-    def run_steps(self, steps: int, data=None, progress_bar=None) -> None:
-        """Simulate for ``steps`` steps (see `run` for ``data``)."""
+    def run_steps(self, steps: int, data=None, progress_bar=None, stateful=None) -> None:
+        """Simulate for ``steps`` steps (see `run` for ``data``).
+
+        With ``stateful=False`` (as NengoDL's) the probe data of the run are
+        added to ``sim.data`` as usual, but the state, the step counter and the
+        time go back to where they were: the next run starts from the same
+        state (``sim.data`` then holds more steps than ``sim.trange()``).
+        ``None`` means the network's ``configure_settings(stateful=)``
+        (default True). Probes that keep only their last step
+        (``keep_history=False``) add one step per call.
+        """
         if self.closed:
             raise SimulatorClosed("Simulator cannot run because it is closed.")
         if not self._running.acquire(blocking=False):
@@ -430,7 +440,18 @@ class Simulator:
                 "runs one simulation at a time; use one Simulator per thread"
             )
         try:
-            self._run_steps(steps, data, progress_bar)
+            stateful = resolve_stateful(self, stateful, True)
+            before = (self.state, self._n_steps)
+            kept = {p: len(c) for p, c in self._probe_chunks.items()}
+            try:
+                self._run_steps(steps, data, progress_bar)
+            finally:
+                last_only = self.compiled.last_step_probes
+                keep_last_steps(
+                    self._probe_chunks, kept, last_only, self._probe_key, tax=self._time_axis
+                )
+                if not stateful:
+                    self.state, self._n_steps = before
         finally:
             self._running.release()
 

@@ -247,6 +247,8 @@ class Trainer:
         stateful=False,
         verbose=1,
         n_steps=None,
+        validation_split=0.0,
+        batch_size=None,
     ) -> History:
         """Train the trainable parameters on ``(x, y)`` with the compiled optimizer.
 
@@ -284,6 +286,10 @@ class Trainer:
             2: one line per epoch.
         n_steps : int, optional
             Number of steps when neither x nor y gives it.
+        validation_split : float
+            As Keras': the last fraction of the items validates (``val_loss``).
+        batch_size : int, optional
+            As Keras': must equal the Simulator's ``minibatch_size``.
 
         Returns
         -------
@@ -293,31 +299,18 @@ class Trainer:
         sim = self.sim
         data.check_open(sim)
         spec = self._require(need_optimizer=True)
+        stateful = data.resolve_stateful(sim, stateful, False)
         sim.placement.check_same_program(sim.compiled, sim.minibatch_size, sim.seed)
         xs_all = data.prepare_x(sim, x)
         ys_all = data.prepare_y(sim, y, spec.loss)
-        n_items, n_steps = data.check_sizes(sim, xs_all, ys_all, n_steps)
+        data.check_sizes(sim, xs_all, ys_all, n_steps)
         data.check_targets(sim, self._terms(spec, ys_all), ys_all)
-        if int(epochs) != epochs or epochs < 0:
-            raise ValidationError(
-                f"epochs must be a non-negative integer (got {epochs})", attr="epochs"
-            )
-        epochs = int(epochs)
+        xs_all, ys_all, val = data.split_validation(
+            sim, xs_all, ys_all, validation_split, validation_data
+        )
+        n_items, n_steps = data.check_sizes(sim, xs_all, ys_all, n_steps)
         mb = self._mb
-        if n_items < mb:
-            raise ValidationError(
-                f"{n_items} items are fewer than minibatch_size={mb}: nothing to train on",
-                attr="x",
-                obj=sim,
-            )
-        if n_items % mb:
-            warnings.warn(
-                f"{n_items} items is not a multiple of minibatch_size={mb}: the last "
-                f"{n_items % mb} item(s) of each epoch's order are dropped",
-                UserWarning,
-                stacklevel=3,
-            )
-        val = None
+        epochs = data.check_epochs(sim, epochs, n_items, batch_size)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValidationError(
@@ -515,6 +508,7 @@ class Trainer:
         dict
             ``{probe: array (n_items, n_steps, *probe_shape)}``.
         """
+        stateful = data.resolve_stateful(self.sim, stateful, False)
         sim = self.sim
         data.check_open(sim)
         xp = data.prepare_x(sim, x)
@@ -574,6 +568,7 @@ class Trainer:
             ``"loss"`` (weighted total), ``"<probe_key>_loss"`` per probe and
             ``"<probe_key>_<metric>"`` per metric, as floats.
         """
+        stateful = data.resolve_stateful(self.sim, stateful, False)
         sim = self.sim
         data.check_open(sim)
         spec = self._require(need_optimizer=False)
