@@ -313,9 +313,13 @@ def split_validation(sim, x: dict, y: dict, split, validation_data):
     def part(d, sl):
         return {k: v[sl] for k, v in d.items()}
 
-    return part(x, slice(None, cut)), part(y, slice(None, cut)), (
-        part(x, slice(cut, None)),
-        part(y, slice(cut, None)),
+    return (
+        part(x, slice(None, cut)),
+        part(y, slice(None, cut)),
+        (
+            part(x, slice(cut, None)),
+            part(y, slice(cut, None)),
+        ),
     )
 
 
