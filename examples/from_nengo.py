@@ -72,6 +72,7 @@ def plot(ax, t, x, y, title):
     ax.plot(t, y, label="output")
     ax.set_title(title)
     ax.set_xlabel("time (s)")
+    ax.set_ylabel("value (decoded)")
     ax.legend(loc="upper right", fontsize="small")
 
 
@@ -242,6 +243,7 @@ def main():  # noqa: PLR0915 (one step of the tutorial after the other)
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.4))
     axes[0].semilogy(np.arange(1, len(losses) + 1), losses, "o-")
     axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("MSE loss")
     axes[0].set_title("training loss (rate neurons, 1 step)")
     t_test = (np.arange(test_steps) + 1) * 0.001
     for i, color in zip(range(3), ("C0", "C1", "C2"), strict=True):
@@ -249,6 +251,7 @@ def main():  # noqa: PLR0915 (one step of the tutorial after the other)
         axes[1].plot(t_test, pred_after[i, :, 0], color=color, lw=1.5)
         axes[1].axhline(np.sin(test_vals[i, 0, 0] ** 2), color=color, ls="--", lw=0.8)
     axes[1].set_xlabel("time (s)")
+    axes[1].set_ylabel("output (decoded)")
     axes[1].set_title("spiking test: before (dotted), after, target (dashed)")
     plot(axes[2], *trained, "after training (item 0)")
     save(fig, args.outdir, "fig05_training.png")
@@ -284,6 +287,7 @@ def main():  # noqa: PLR0915 (one step of the tutorial after the other)
     ax.plot(sim.trange(), sim.data[jax_probe], "--", label="JaxNode output")
     ax.set_ylim(0.8, 1.4)
     ax.set_xlabel("time (s)")
+    ax.set_ylabel("value")
     ax.legend(loc="upper right", fontsize="small")
     save(fig, args.outdir, "fig06_jaxnode.png")
 

@@ -160,6 +160,7 @@ def main():
     for i in (0, best, N_POINTS - 1):
         axes[1].plot(t, outs[i, :, 0], lw=1, label=f"scale {scales[i]:.2f}")
     axes[1].set_xlabel("time (s)")
+    axes[1].set_ylabel("decoded value")
     axes[1].set_title("output of b")
     axes[1].legend(fontsize="small", loc="lower left")
     axes[2].loglog(counts, count_rmse, "o-")

@@ -236,6 +236,7 @@ def main():
     )
     axes[0].plot(np.arange(1, len(losses) + 1), losses, "o-")
     axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
     axes[0].set_title("training loss (rate neurons)")
     accs = [100 * spiking[s][0] for s in scales]
     axes[1].semilogx(scales, accs, "o-", label="spiking")
@@ -251,9 +252,13 @@ def main():
     _, _, outputs, spikes = spiking[main_scale]
     t = (np.arange(steps) + 1) * DT * 1e3
     for digit in range(10):
-        axes[3].plot(t, outputs[0, :, digit], lw=2.5 if digit == y_test[0] else 1)
+        axes[3].plot(
+            t, outputs[0, :, digit], lw=2.5 if digit == y_test[0] else 1, label=str(digit)
+        )
     axes[3].set_title("its spiking output (thick: the label)")
     axes[3].set_xlabel("time (ms)")
+    axes[3].set_ylabel("output (filtered)")
+    axes[3].legend(title="digit", fontsize="x-small", ncol=2, loc="upper left")
     active = np.flatnonzero(spikes[0].sum(0))[:50]
     tt, nn = np.nonzero(spikes[0][:, active])
     axes[4].scatter(t[tt], nn, s=6, marker="|")
