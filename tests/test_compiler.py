@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import nengo
 import numpy as np
@@ -238,3 +239,28 @@ def test_prng_key_written_on_the_host_equals_jax_prngkey(seed):
     np.testing.assert_array_equal(
         np.asarray(prng_key(seed)), np.asarray(jax.random.PRNGKey(np.uint32(seed)))
     )
+
+
+def test_a_large_param_is_held_once_on_the_host_and_once_on_the_device():
+    with nengo.Network(seed=0) as net:
+        a = nengo.Ensemble(30, 1, neuron_type=nengo.RectifiedLinear())
+        b = nengo.Ensemble(20, 1, neuron_type=nengo.RectifiedLinear())
+        w = np.random.RandomState(0).uniform(-0.1, 0.1, (20, 30))
+        conn = nengo.Connection(a.neurons, b.neurons, transform=w)
+        p = nengo.Probe(b.neurons)
+    model = nengojax.compile(net)
+    key = model.key(conn, "weights")
+    program = model.program
+    param = program.params[key]
+    base = program.layout.bases[param.base]
+    assert np.shares_memory(param.init, base.init)  # a view, not a copy
+    np.testing.assert_array_equal(param.init, w.astype(np.float32))
+    params = model.init_params()
+    packed = model.packer.pack_on_host(params)
+    assert packed[param.base] is params[key]  # the whole base: passed as it is
+    assert base.key not in model.packer.consts  # no device copy of its initial value
+    # the same run with params traced (packed inside the jit) and concrete
+    state = model.init_state()
+    _, concrete = model.run(params, state, 5)
+    _, traced = jax.jit(lambda prm: model.run(prm, state, 5))(params)
+    np.testing.assert_allclose(traced[model.key(p)], concrete[model.key(p)], rtol=1e-6)

@@ -233,7 +233,7 @@ class SignalLayout:
                     if np.asarray(sig.initial_value).dtype.kind != "f":
                         continue
                     view = self.view(sig)
-                    value = self.cast(sig.initial_value)
+                    value = _initial_view(base.init, view)
                 ident = (bi, _view_signature(view))
                 if ident in seen:
                     continue
@@ -241,6 +241,16 @@ class SignalLayout:
                 base.kind = "param"
                 params[keys.key(obj, attr)] = Param(bi, view, value)
         return params
+
+
+def _initial_view(init: np.ndarray, view) -> np.ndarray:
+    """A param's initial value as a read-only view of its base's (no copy: a
+    large weight matrix is held once), or a copy for a gathered view."""
+    if view.index is not None:
+        return init[view.index]
+    value = init[view.start : view.stop].reshape(view.shape)
+    value.setflags(write=False)
+    return value
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,8 @@ class StepFunction:
     def __call__(self, packed, consts, state, host_row, input_row):
         program = self.program
         layout = program.layout
-        values = dict(packed)
+        # a param base may come as its param's own array (not flattened)
+        values = {i: v.reshape(-1) for i, v in packed.items()}
         for b in layout.bases:
             if b.kind == "state":
                 values[b.index] = state["signals"][b.key]

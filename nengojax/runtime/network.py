@@ -435,6 +435,7 @@ class CompiledNetwork:
         kwargs = dict(n_steps=n_steps, mode=mode, remat=remat)
         consts = self.packer.consts
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
+            consts = self.packer.with_param_bases(consts)  # traced params pack in the jit
             return self._run_jit(params, consts, state, inputs, host, n_active, **kwargs)
         packed = self.packer.pack_on_host(params)
         return self._run_packed_jit(packed, consts, state, inputs, host, n_active, **kwargs)
@@ -466,7 +467,7 @@ class CompiledNetwork:
             elif b.kind == "scratch":
                 flat = b.init
             else:
-                flat = np.asarray(packed[b.index])
+                flat = np.asarray(packed[b.index]).ravel()
             if b.sparse:
                 out[b.signal] = flat
             else:

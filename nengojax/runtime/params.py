@@ -26,28 +26,55 @@ class ParamPacker:
     Attributes
     ----------
     consts : dict
-        Base key -> device array of every const, param and scratch base
-        (initial values).
+        Base key -> device array of every const and scratch base (initial
+        values); `with_param_bases` adds the param bases, which only a traced
+        pack needs (kept off the device otherwise: a large weight matrix would
+        be held twice).
     """
 
     def __init__(self, program: Program):
         self.program = program
         bases = program.layout.bases
-        self.consts = {
-            b.key: to_device(b.init) for b in bases if b.kind in ("const", "param", "scratch")
-        }
+        self.consts = {b.key: to_device(b.init) for b in bases if b.kind in ("const", "scratch")}
         self._host_consts = {b.key: b.init for b in bases if b.kind in ("const", "param")}
+        self._param_consts = None
         self._cached = None
 
-    def pack(self, params, consts, xp=jnp) -> dict:
+    def with_param_bases(self, consts: dict) -> dict:
+        """``consts`` and the initial values of the param bases, on the device."""
+        if self._param_consts is None:
+            with jax.ensure_compile_time_eval():  # concrete arrays, even inside a trace
+                self._param_consts = {
+                    b.key: to_device(b.init)
+                    for b in self.program.layout.bases
+                    if b.kind == "param"
+                }
+        return {**consts, **self._param_consts}
+
+    def _whole(self, b, params):
+        """The param array that is all of base ``b``, when it can be used as it is."""
+        keys = self.program.base_params[b.index]
+        if len(keys) != 1 or b.sparse:
+            return None
+        value = params[keys[0]]
+        view = self.program.params[keys[0]].view
+        ok = isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)
+        if ok and view is not None and view.full and value.dtype == self.program.float_dtype:
+            return value
+        return None
+
+    def pack(self, params, consts, xp=jnp, skip=()) -> dict:
         """Flat base arrays of all constants, with params written into them.
 
         Contiguous params are concatenated (with the constant gaps between
         them), which compiles much faster than a chain of scatters. With
-        ``xp=numpy`` it runs on the host (no compile at all).
+        ``xp=numpy`` it runs on the host (no compile at all). Bases whose
+        index is in ``skip`` are left out.
         """
         packed = {}
         for b in self.program.layout.bases:
+            if b.index in skip:
+                continue
             if b.kind == "const":
                 packed[b.index] = consts[b.key]
             elif b.kind == "param":
@@ -103,8 +130,18 @@ class ParamPacker:
         ident = tuple((k, id(v)) for k, v in params.items())
         if cacheable and self._cached is not None and self._cached[0] == ident:
             return self._cached[2]
-        host_params = {k: np.asarray(v) for k, v in params.items()}
-        packed = jax.device_put(self.pack(host_params, self._host_consts, xp=np))
+        # a param that is a whole base goes as it is (the step flattens it):
+        # no host round trip, no second copy of a large weight matrix
+        whole = {}
+        for b in self.program.layout.bases:
+            if b.kind == "param":
+                value = self._whole(b, params)
+                if value is not None:
+                    whole[b.index] = value
+        skip = {k for b in whole for k in self.program.base_params[b]}
+        host_params = {k: np.asarray(v) for k, v in params.items() if k not in skip}
+        packed = jax.device_put(self.pack(host_params, self._host_consts, xp=np, skip=whole))
+        packed.update(whole)
         inside_trace = any(isinstance(v, jax.core.Tracer) for v in packed.values())
         if (
             cacheable and not inside_trace
