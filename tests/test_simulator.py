@@ -233,3 +233,28 @@ def test_registered_as_nengo_backend():
 
     eps = entry_points(group="nengo.backends")
     assert any(ep.load() is nengojax.Simulator for ep in eps)
+
+
+def test_device_memory_stays_flat_as_a_run_grows():
+    """Probe data leaves the device chunk by chunk: device-resident bytes after a
+    run of 4 chunks equal those after 1 (the data themselves live on the host)."""
+    import jax
+
+    from nengojax.simulator.simulator import MAX_CHUNK
+
+    with nengo.Network(seed=0) as net:
+        u = nengo.Node(np.sin)
+        e = nengo.Ensemble(50, 1)
+        nengo.Connection(u, e)
+        p = nengo.Probe(e.neurons)  # 50 values a step
+
+    def device_bytes():
+        return sum(x.nbytes for x in jax.live_arrays())
+
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(MAX_CHUNK)
+        one_chunk = device_bytes()
+        sim.run_steps(3 * MAX_CHUNK)
+        assert device_bytes() <= one_chunk
+        assert sim.data[p].shape == (4 * MAX_CHUNK, 50)
+        assert sim.data[p].nbytes > 10 * one_chunk

@@ -566,7 +566,9 @@ class Simulator:
         self._n_steps += n
         step_ids = np.arange(start + 1, start + n + 1)
         for probe, chunks in self._probe_chunks.items():
-            values = np.asarray(probes[self._probe_key[probe]])
+            # a copy the host owns: on a CPU backend np.asarray would be a view
+            # that keeps every chunk's device buffer alive
+            values = np.array(probes[self._probe_key[probe]])
             values = values[:, :n] if tax == 1 else values[:n]
             period = 1 if probe.sample_every is None else probe.sample_every / self.dt
             keep = step_ids % period < 1
