@@ -264,3 +264,18 @@ def test_a_large_param_is_held_once_on_the_host_and_once_on_the_device():
     _, concrete = model.run(params, state, 5)
     _, traced = jax.jit(lambda prm: model.run(prm, state, 5))(params)
     np.testing.assert_allclose(traced[model.key(p)], concrete[model.key(p)], rtol=1e-6)
+
+
+def test_a_returned_state_changed_in_place_is_checked_again():
+    with nengo.Network(seed=0) as net:
+        u = nengo.Node(np.sin)
+        e = nengo.Ensemble(10, 1)
+        nengo.Connection(u, e)
+    model = nengojax.compile(net)
+    params = model.init_params()
+    state, _ = model.run(params, model.init_state(), 3)
+    state, _ = model.run(params, state, 2)  # the returned state: trusted as it is
+    key = next(iter(state["signals"]))
+    state["signals"][key] = jnp.zeros((7, 7))
+    with pytest.raises(nengo.exceptions.ValidationError, match="does not come from this network"):
+        model.run(params, state, 1)
