@@ -442,7 +442,7 @@ class CompiledNetwork:
             return self._run_jit(params, consts, state, inputs, host, n_active, **kwargs)
         packed = self.packer.pack_on_host(params)
         out = self._run_packed_jit(packed, consts, state, inputs, host, n_active, **kwargs)
-        if not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(out[0])):
+        if not isinstance(out[0]["stream"], jax.core.Tracer):  # not inside a transform
             self._trusted = _identity(out[0])
         return out
 
