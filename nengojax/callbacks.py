@@ -50,6 +50,18 @@ class Callback:
         """Called once after the last epoch."""
 
 
+def _fspath(value, name: str, obj) -> str:
+    """``value`` as a path string, or a `ValidationError` naming ``name``."""
+    try:
+        return os.fspath(value)
+    except TypeError:
+        raise ValidationError(
+            f"{name} must be a str or os.PathLike (got {type(value).__name__})",
+            attr=name,
+            obj=obj,
+        ) from None
+
+
 def _monitor_mode(monitor: str, mode: str) -> str:
     if not isinstance(monitor, str) or not monitor:
         raise ValidationError(f"monitor must be a non-empty str (got {monitor!r})", attr="monitor")
@@ -196,14 +208,7 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
-        try:
-            self.path = os.fspath(path)
-        except TypeError:
-            raise ValidationError(
-                f"path must be a str or os.PathLike (got {type(path).__name__})",
-                attr="path",
-                obj=self,
-            ) from None
+        self.path = _fspath(path, "path", self)
         self._fields = _path_fields(self.path, self)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
@@ -355,14 +360,7 @@ class MetricsLogger(Callback):
     """
 
     def __init__(self, log_dir, append: bool = False, tensorboard="auto"):
-        try:
-            self.log_dir = os.fspath(log_dir)
-        except TypeError:
-            raise ValidationError(
-                f"log_dir must be a str or os.PathLike (got {type(log_dir).__name__})",
-                attr="log_dir",
-                obj=self,
-            ) from None
+        self.log_dir = _fspath(log_dir, "log_dir", self)
         if tensorboard not in (True, False, "auto"):
             raise ValidationError(
                 f"tensorboard must be True, False or 'auto' (got {tensorboard!r})",

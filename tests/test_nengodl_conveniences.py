@@ -155,16 +155,12 @@ def test_configure_settings_nengo_dl_options():
 
 
 def _last_step_net(keep_all=None, per_probe=None):
-    with nengo.Network(seed=0) as net:
+    """`_classifier`'s network with a second probe, on the hidden ensemble."""
+    net, inp, p, _, _ = _classifier()
+    with net:
         if keep_all is not None:
             nengojax.configure_settings(keep_history=keep_all)
-        inp = nengo.Node(np.zeros(2), label="inp")
-        hidden = nengo.Ensemble(40, 2, neuron_type=nengo.RectifiedLinear())
-        out = nengo.Node(size_in=3, label="out")
-        nengo.Connection(inp, hidden, synapse=None)
-        nengo.Connection(hidden.neurons, out, transform=np.zeros((3, 40)), synapse=None)
-        p = nengo.Probe(out, label="out_p")
-        p_all = nengo.Probe(hidden, label="hidden_p")
+        p_all = nengo.Probe(net.ensembles[0], label="hidden_p")
         if per_probe is not None:
             net.config[p_all].keep_history = per_probe
     return net, inp, p, p_all
