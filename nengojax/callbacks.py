@@ -78,7 +78,7 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str
-        Log key to watch (``"loss"``, ``"val_loss"``, ``"<probe_key>_loss"``, ...).
+        Log key to watch (``"loss"``, ``"val_loss"``, ``"<probe>_loss"``, ...).
     patience : int
         Epochs without improvement before stopping.
     min_delta : float

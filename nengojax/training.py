@@ -191,6 +191,18 @@ def probe_key(compiled, probe) -> str:
     return key
 
 
+def log_name(compiled, key: str) -> str:
+    """The name of probe ``key`` in logs (``"<name>_loss"``, ``"<name>_accuracy"``):
+    its label where it has one that no other probe has (as NengoDL names its
+    outputs), else its key."""
+    probe = compiled.probes.get(key)
+    label = getattr(probe, "label", None)
+    if isinstance(label, str) and label and label != "loss":
+        if sum(p.label == label for p in compiled.probes.values()) == 1:
+            return label
+    return key
+
+
 def fn_name(fn) -> str:
     """The name a loss or metric function is reported under."""
     name = getattr(fn, "__name__", None)

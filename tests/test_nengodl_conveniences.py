@@ -64,10 +64,10 @@ def test_string_loss_metrics_labels_and_bare_y():
         before = sim.evaluate(x, labels)  # bare x (one input) and y (one loss probe)
         hist = sim.fit(x, labels, epochs=30, verbose=0)
         after = sim.evaluate(x, labels)
-    key = sim.compiled.key(p)
-    assert f"{key}_accuracy" in hist.history
+    # logs name the probe by its label, as NengoDL does
+    assert "out_p_accuracy" in hist.history
     assert after["loss"] < before["loss"]
-    assert after[f"{key}_accuracy"] > before[f"{key}_accuracy"] + 0.2
+    assert after["out_p_accuracy"] > before["out_p_accuracy"] + 0.2
 
 
 def test_list_loss_weights_follow_the_loss_dict():
@@ -78,8 +78,7 @@ def test_list_loss_weights_follow_the_loss_dict():
         sim.compile(optax.sgd(0.0), loss={p: "mse", q: "mse"}, loss_weights=[2.0, 0.0])
         y = {p: np.ones((64, 1, 3)), q: x + 1}
         logs = sim.evaluate(x, y)
-        key = sim.compiled.key(p)
-        assert logs["loss"] == pytest.approx(2 * logs[f"{key}_loss"], rel=1e-6)
+        assert logs["loss"] == pytest.approx(2 * logs["out_p_loss"], rel=1e-6)
         with pytest.raises(ValidationError, match="needs a loss dict with as many"):
             sim.compile(optax.sgd(0.1), loss={p: "mse", q: "mse"}, loss_weights=[1.0])
 
@@ -288,3 +287,21 @@ def test_batch_size_equal_to_minibatch_size_is_accepted():
         sim.compile(optax.adam(0.01), {p: losses.mse})
         hist = sim.fit({inp: x}, {p: np.zeros((64, 1, 3))}, batch_size=8, verbose=0)
     assert len(hist.history["loss"]) == 1
+
+
+def test_log_names_are_labels_when_unique_else_keys():
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(np.zeros(1))
+        a = nengo.Node(size_in=1)
+        b = nengo.Node(size_in=1)
+        nengo.Connection(inp, a, synapse=None)
+        nengo.Connection(inp, b, synapse=None)
+        pa = nengo.Probe(a, label="twin")
+        pb = nengo.Probe(b, label="twin")  # the same label: keys instead
+        pc = nengo.Probe(a, label="solo")
+        pd = nengo.Probe(b)  # no label
+    model = nengojax.compile(net)
+    names = {p: nengojax.training.log_name(model, model.key(p)) for p in (pa, pb, pc, pd)}
+    assert names[pc] == "solo"
+    for p in (pa, pb, pd):
+        assert names[p] == model.key(p)

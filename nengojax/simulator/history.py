@@ -18,7 +18,8 @@ class History:
     Attributes
     ----------
     history : dict
-        ``history["loss"]`` (and ``"val_loss"``, ``"<probe_key>_loss"``,
+        ``history["loss"]`` (and ``"val_loss"``, ``"<probe>_loss"`` named by
+        the probe's label, or its key where it has no unique label,
         metrics, ...) has one float per epoch.
     epoch : list of int
         The epochs run (from 0).
@@ -60,17 +61,18 @@ def chunk_size(n_batches: int, target: int = 10) -> int:
     return best
 
 
-def epoch_logs(values, term_values, metric_values) -> dict:
+def epoch_logs(values, term_values, metric_values, name=str) -> dict:
+    """An epoch's logs; ``name(probe_key)`` names a probe in them."""
     values, term_values, metric_values = distributed.to_host((values, term_values, metric_values))
     logs = {"loss": float(np.mean(np.concatenate(values)))}
     keys = term_values[0].keys() if term_values else []
     if len(keys) > 1:
         for k in keys:
-            logs[f"{k}_loss"] = float(np.mean(np.concatenate([t[k] for t in term_values])))
+            logs[f"{name(k)}_loss"] = float(np.mean(np.concatenate([t[k] for t in term_values])))
     for k, mets in (metric_values[0] if metric_values else {}).items():
-        for name in mets:
-            logs[f"{k}_{name}"] = float(
-                np.mean(np.concatenate([m[k][name] for m in metric_values]))
+        for metric in mets:
+            logs[f"{name(k)}_{metric}"] = float(
+                np.mean(np.concatenate([m[k][metric] for m in metric_values]))
             )
     return logs
 
@@ -82,12 +84,12 @@ def progress(epoch, epochs, done, total, loss, elapsed):
     sys.stdout.flush()
 
 
-def log_keys(terms: dict, metric_spec, y: dict, validation: bool) -> list[str]:
+def log_keys(terms: dict, metric_spec, y: dict, validation: bool, name=str) -> list[str]:
     """The keys of the logs ``fit`` gives its callbacks: ``"loss"``, the loss of
     each probe (with several), each metric, and the ``val_`` ones."""
     items = training.metric_items(metric_spec, y)
-    metrics = {f"{k}_{training.fn_name(fn)}" for k, fns in items for fn in fns}
-    per_probe = {f"{k}_loss" for k in terms}
+    metrics = {f"{name(k)}_{training.fn_name(fn)}" for k, fns in items for fn in fns}
+    per_probe = {f"{name(k)}_loss" for k in terms}
     keys = {"loss"} | metrics | (per_probe if len(terms) > 1 else set())
     if validation:  # evaluate's logs, prefixed
         keys |= {f"val_{k}" for k in {"loss"} | per_probe | metrics}

@@ -18,6 +18,7 @@ the Simulator holds one `Trainer` and forwards these methods to it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -363,7 +364,8 @@ class Trainer:
             else:
                 cb.sim = sim
         metric_spec = training.normalize_metrics(sim.compiled, spec.metrics)
-        keys = log_keys(self._terms(spec, ys_all), metric_spec, ys_all, val is not None)
+        name = functools.partial(training.log_name, sim.compiled)
+        keys = log_keys(self._terms(spec, ys_all), metric_spec, ys_all, val is not None, name)
         for cb in callbacks:  # a path or monitor naming no log key fails now, not after epoch 1
             if hasattr(cb, "check_log_keys"):
                 cb.check_log_keys(keys)
@@ -405,7 +407,7 @@ class Trainer:
             sim.params = placement.replicated({**frozen, **trainable})
             if stateful:
                 sim.set_state(state)
-            logs = epoch_logs(values, term_values, metric_values)
+            logs = epoch_logs(values, term_values, metric_values, name)
             if val is not None:
                 vlogs = self._evaluate_prepared(val[0], val[1], spec, stateful=False)
                 logs.update({f"val_{k}": v for k, v in vlogs.items()})
@@ -539,9 +541,10 @@ class Trainer:
             {k: jnp.asarray(v) for k, v in preds.items()},
         )
         logs = {"loss": float(total)}
-        logs.update({f"{k}_loss": float(v) for k, v in per_probe.items()})
+        name = functools.partial(training.log_name, compiled)
+        logs.update({f"{name(k)}_loss": float(v) for k, v in per_probe.items()})
         for key, values in metrics.items():
-            logs.update({f"{key}_{name}": float(v) for name, v in values.items()})
+            logs.update({f"{name(key)}_{metric}": float(v) for metric, v in values.items()})
         return logs
 
     def evaluate(self, x=None, y=None, stateful=False, verbose=0) -> dict:
@@ -565,8 +568,9 @@ class Trainer:
         Returns
         -------
         dict
-            ``"loss"`` (weighted total), ``"<probe_key>_loss"`` per probe and
-            ``"<probe_key>_<metric>"`` per metric, as floats.
+            ``"loss"`` (weighted total), ``"<probe>_loss"`` per probe and
+            ``"<probe>_<metric>"`` per metric, as floats; ``<probe>`` is the
+            probe's label where no other probe has it, else its key.
         """
         stateful = data.resolve_stateful(self.sim, stateful, False)
         sim = self.sim
