@@ -305,3 +305,68 @@ def test_log_names_are_labels_when_unique_else_keys():
     assert names[pc] == "solo"
     for p in (pa, pb, pd):
         assert names[p] == model.key(p)
+
+
+# --- minibatches from an iterable ------------------------------------------------------
+
+
+def _fit_history(sim, inp, p, *args, **kwargs):
+    sim.compile(optax.adam(1e-3), {p: losses.mse})
+    return sim.fit(*args, verbose=0, **kwargs).history["loss"]
+
+
+def test_fit_on_a_list_of_minibatches_equals_the_arrays_unshuffled():
+    net, inp, p, x, labels = _classifier()
+    y = np.eye(3)[labels[..., 0].astype(int)]
+    batches = [({inp: x[i : i + 16]}, {p: y[i : i + 16]}) for i in range(0, 64, 16)]
+    with nengojax.Simulator(net, minibatch_size=16, progress_bar=False) as sim:
+        ref = _fit_history(sim, inp, p, {inp: x}, {p: y}, epochs=3, shuffle=False)
+    with nengojax.Simulator(net, minibatch_size=16, progress_bar=False) as sim:
+        got = _fit_history(sim, inp, p, batches, epochs=3)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_fit_on_a_generator_takes_new_minibatches_each_epoch():
+    net, inp, p, x, labels = _classifier()
+    y = np.eye(3)[labels[..., 0].astype(int)]
+    drawn = []
+
+    def generator():
+        for i in range(0, 64, 16):
+            drawn.append(i)
+            yield {inp: x[i : i + 16]}, {p: y[i : i + 16]}
+
+    with nengojax.Simulator(net, minibatch_size=16, progress_bar=False) as sim:
+        got = _fit_history(sim, inp, p, generator(), epochs=2, steps_per_epoch=2)
+    assert drawn == [0, 16, 32, 48]  # 2 epochs x 2 minibatches, each drawn once
+    # epoch 1 trains on items 0-31, epoch 2 on items 32-63, in order
+    with nengojax.Simulator(net, minibatch_size=16, progress_bar=False) as sim:
+        first = _fit_history(sim, inp, p, {inp: x[:32]}, {p: y[:32]}, shuffle=False)
+        # fit again: the optimizer state carries on, as between epochs
+        second = sim.fit({inp: x[32:]}, {p: y[32:]}, shuffle=False, verbose=0)
+    np.testing.assert_allclose(got, [first[0], second.history["loss"][0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, match",
+    [
+        (lambda b: iter(b), {}, "needs steps_per_epoch"),
+        (lambda b: iter(b), dict(steps_per_epoch=3, epochs=2), "gave 4 minibatches"),
+        (lambda b: b[:1] + [(b[1][0], {})], {}, "minibatch 1"),
+        (
+            lambda b: [(b[0][0], b[0][1]), ({k: v[:5] for k, v in b[1][0].items()}, b[1][1])],
+            {},
+            "minibatch 1",
+        ),
+        (lambda b: b, dict(validation_split=0.5), "validation_split needs arrays"),
+        (lambda b: iter(b), dict(steps_per_epoch=0), "steps_per_epoch"),
+    ],
+)
+def test_fit_on_bad_minibatch_iterables(make, kwargs, match):
+    net, inp, p, x, labels = _classifier()
+    y = np.eye(3)[labels[..., 0].astype(int)]
+    batches = [({inp: x[i : i + 16]}, {p: y[i : i + 16]}) for i in range(0, 64, 16)]
+    with nengojax.Simulator(net, minibatch_size=16, progress_bar=False) as sim:
+        sim.compile(optax.adam(1e-3), {p: losses.mse})
+        with pytest.raises(ValidationError, match=match):
+            sim.fit(make(batches), verbose=0, **kwargs)

@@ -7,8 +7,10 @@ and what was expected, before anything runs.
 
 from __future__ import annotations
 
+import itertools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 import numpy as np
 from nengo.exceptions import SimulatorClosed, ValidationError
@@ -280,10 +282,99 @@ def keep_last_steps(chunks: dict, kept: dict, last_only, keys: dict, tax: int) -
             parts.append(new[-1][:, -1:] if tax == 1 else new[-1][-1:])
 
 
-def split_validation(sim, x: dict, y: dict, split, validation_data):
+def prepare_xy(sim, x, y, loss, steps_per_epoch, epochs):
+    """``fit``'s data: ``(x, y, items_per_epoch)``.
+
+    ``x`` and ``y`` are arrays (or dicts of them; ``items_per_epoch`` None), or
+    ``x`` is an iterable of ``(x, y)`` minibatches of ``minibatch_size`` items
+    each, as Keras and NengoDL take, trained in order (no shuffling):
+
+    - a list or tuple of them: every epoch trains on them (the first
+      ``steps_per_epoch`` when given);
+    - an iterator or generator: every epoch takes the next ``steps_per_epoch``
+      of them (required), as Keras does; all ``steps_per_epoch x epochs`` are
+      drawn before training starts (an epoch is one compiled scan).
+    """
+    batches = _batch_iterable(x, y)
+    if batches is None:
+        return prepare_x(sim, x), prepare_y(sim, y, loss), None
+    mb = sim.minibatch_size or 1
+    if steps_per_epoch is not None:
+        steps_per_epoch = integer(steps_per_epoch, "steps_per_epoch", 1, obj=sim)
+    if isinstance(batches, Iterator):
+        if steps_per_epoch is None:
+            raise ValidationError(
+                "fit on a generator of minibatches needs steps_per_epoch (the minibatches "
+                "of an epoch)",
+                attr="steps_per_epoch",
+                obj=sim,
+            )
+        want = steps_per_epoch * integer(epochs, "epochs", 0, obj=sim)
+        items = list(itertools.islice(batches, want))
+        if len(items) < want:
+            raise ValidationError(
+                f"the generator gave {len(items)} minibatches; {steps_per_epoch} per epoch "
+                f"x {epochs} epochs = {want} are needed",
+                attr="x",
+                obj=sim,
+            )
+    else:
+        items = list(batches)[:steps_per_epoch]
+    xs, ys = [], []
+    for i, (xb, yb) in enumerate(items):
+        xs.append(prepare_x(sim, xb))
+        ys.append(prepare_y(sim, yb, loss))
+        sizes = {v.shape[0] for v in (*xs[-1].values(), *ys[-1].values())}
+        if sizes != {mb} or xs[-1].keys() != xs[0].keys() or ys[-1].keys() != ys[0].keys():
+            raise ValidationError(
+                f"minibatch {i}: every minibatch needs minibatch_size={mb} items and the "
+                f"same inputs and targets as the first (got {sorted(sizes)} items, inputs "
+                f"{sorted(xs[-1])}, targets {sorted(ys[-1])})",
+                attr="x",
+                obj=sim,
+            )
+    if not items:
+        raise ValidationError("fit got an empty iterable of minibatches", attr="x", obj=sim)
+
+    def joined(parts):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    fresh = isinstance(batches, Iterator)  # new minibatches every epoch
+    plan = EpochPlan(mb * (steps_per_epoch if fresh else len(items)), fresh)
+    return joined(xs), joined(ys), plan
+
+
+def _batch_iterable(x, y):
+    """``x`` when it is an iterable of ``(x, y)`` minibatches (and ``y`` None)."""
+    if y is not None or x is None or isinstance(x, (Mapping, np.ndarray, str, bytes)):
+        return None
+    if isinstance(x, Iterator):
+        return x
+    if isinstance(x, (list, tuple)) and x and all(isinstance(b, tuple) and len(b) == 2 for b in x):
+        return x
+    return None
+
+
+class EpochPlan(NamedTuple):
+    """Minibatches given as an iterable: ``items`` per epoch, and whether each
+    epoch has its own (``fresh``, from a generator) or all share them."""
+
+    items: int
+    fresh: bool
+
+
+def epoch_order(n_items, mb, epoch, seed, shuffle, plan) -> np.ndarray:
+    """The item order of an epoch: shuffled minibatches of arrays, or for
+    minibatches given as an iterable, in order (a generator's: this epoch's)."""
+    if plan is None:
+        return np.concatenate(training.minibatch_indices(n_items, mb, epoch, seed, shuffle))
+    return np.arange(plan.items) + (epoch * plan.items if plan.fresh else 0)
+
+
+def split_validation(sim, x: dict, y: dict, split, validation_data, plan=None):
     """Keras' ``validation_split``: the last ``split`` of the items (before any
     shuffling) become the validation data. Returns ``(x, y, val)``, ``val`` None
-    when ``split`` is 0."""
+    when ``split`` is 0. Not for minibatches given as an iterable (``plan``)."""
     ok = isinstance(split, (float, int, np.floating)) and not isinstance(split, bool)
     if not ok or not 0 <= split < 1:
         raise ValidationError(
@@ -293,6 +384,13 @@ def split_validation(sim, x: dict, y: dict, split, validation_data):
         )
     if split == 0:
         return x, y, None
+    if plan is not None:
+        raise ValidationError(
+            "validation_split needs arrays, not minibatches from an iterable (as in "
+            "Keras): give validation_data",
+            attr="validation_split",
+            obj=sim,
+        )
     if validation_data is not None:
         raise ValidationError(
             "give validation_data or validation_split, not both",

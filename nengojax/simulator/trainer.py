@@ -250,6 +250,7 @@ class Trainer:
         n_steps=None,
         validation_split=0.0,
         batch_size=None,
+        steps_per_epoch=None,
     ) -> History:
         """Train the trainable parameters on ``(x, y)`` with the compiled optimizer.
 
@@ -291,6 +292,9 @@ class Trainer:
             As Keras': the last fraction of the items validates (``val_loss``).
         batch_size : int, optional
             As Keras': must equal the Simulator's ``minibatch_size``.
+        steps_per_epoch : int, optional
+            With ``x`` an iterable of ``(x, y)`` minibatches instead of arrays
+            (see `.data.prepare_xy`): the minibatches of an epoch.
 
         Returns
         -------
@@ -302,14 +306,14 @@ class Trainer:
         spec = self._require(need_optimizer=True)
         stateful = data.resolve_stateful(sim, stateful, False)
         sim.placement.check_same_program(sim.compiled, sim.minibatch_size, sim.seed)
-        xs_all = data.prepare_x(sim, x)
-        ys_all = data.prepare_y(sim, y, spec.loss)
+        xs_all, ys_all, plan = data.prepare_xy(sim, x, y, spec.loss, steps_per_epoch, epochs)
         data.check_sizes(sim, xs_all, ys_all, n_steps)
         data.check_targets(sim, self._terms(spec, ys_all), ys_all)
         xs_all, ys_all, val = data.split_validation(
-            sim, xs_all, ys_all, validation_split, validation_data
+            sim, xs_all, ys_all, validation_split, validation_data, plan
         )
         n_items, n_steps = data.check_sizes(sim, xs_all, ys_all, n_steps)
+        n_items = plan.items if plan else n_items
         mb = self._mb
         epochs = data.check_epochs(sim, epochs, n_items, batch_size)
         if validation_data is not None:
@@ -373,8 +377,7 @@ class Trainer:
         for epoch in range(epochs):
             call_callbacks(callbacks, "on_epoch_begin", epoch, {})
             t0 = time.perf_counter()
-            batches = training.minibatch_indices(n_items, mb, epoch, sim.seed, shuffle)
-            order = np.concatenate(batches)
+            order = data.epoch_order(n_items, mb, epoch, sim.seed, shuffle, plan)
             ex = {k: v[order].reshape((n_batches, mb) + v.shape[1:]) for k, v in xs_all.items()}
             ey = {k: v[order].reshape((n_batches, mb) + v.shape[1:]) for k, v in ys_all.items()}
             values, term_values, metric_values = [], [], []
