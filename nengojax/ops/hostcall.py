@@ -126,10 +126,8 @@ def _pack(values):
         if flat.dtype == jnp.bool_:
             flat = flat.astype(jnp.uint8)
         stored = np.dtype(flat.dtype)
-        if stored.itemsize > 1:
-            flat = jax.lax.bitcast_convert_type(flat, jnp.uint8).ravel()
-        else:
-            flat = jax.lax.bitcast_convert_type(flat, jnp.uint8)
+        # wider types gain a trailing byte axis; ravel flattens it away
+        flat = jax.lax.bitcast_convert_type(flat, jnp.uint8).ravel()
         stop = start + v.size * stored.itemsize
         specs.append((start, stop, stored, v.shape, v.dtype == jnp.bool_))
         parts.append(flat)

@@ -442,14 +442,16 @@ class Simulator:
         try:
             stateful = resolve_stateful(self, stateful, True)
             before = (self.state, self._n_steps)
-            kept = {p: len(c) for p, c in self._probe_chunks.items()}
+            last_only = self.compiled.last_step_probes
+            # only probes that keep their last step need to know what a run added
+            kept = {p: len(c) for p, c in self._probe_chunks.items()} if last_only else None
             try:
                 self._run_steps(steps, data, progress_bar)
             finally:
-                last_only = self.compiled.last_step_probes
-                keep_last_steps(
-                    self._probe_chunks, kept, last_only, self._probe_key, tax=self._time_axis
-                )
+                if last_only:
+                    keep_last_steps(
+                        self._probe_chunks, kept, last_only, self._probe_key, tax=self._time_axis
+                    )
                 if not stateful:
                     self.state, self._n_steps = before
         finally:
