@@ -15,7 +15,6 @@ import nengo
 import numpy as np
 from nengo.builder import Model
 from nengo.builder.operator import Reset
-from nengo.builder.optimizer import optimize as nengo_optimize
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import ValidationError
 from nengo.utils.simulator import operator_dependency_graph
@@ -25,7 +24,9 @@ from .host import HostSource, is_host_source
 from .keys import KeyMap
 from .layout import Param, SignalLayout, View, flat_index
 from .merge import merge_operators
-from .schedule import nengo_optimizer_fixes, stable_toposort
+from .opmerge import optimize as merge_like_nengo
+from .schedule import stable_toposort
+from .solves import SharingBuilder
 
 
 class Program:
@@ -99,12 +100,15 @@ class Program:
                 dt=self.dt,
                 label=f"{network}, dt={self.dt:f}",
                 decoder_cache=get_default_decoder_cache(),
+                builder=SharingBuilder(),
             )
         else:
             self.dt = float(model.dt)
         self.model = model
         if network is not None:
             model.build(network)
+            if isinstance(model.builder, SharingBuilder):
+                model.builder.done()
         if seed is None:
             if network is not None and network.seed is not None:
                 seed = network.seed + 1
@@ -114,8 +118,7 @@ class Program:
 
         dg = operator_dependency_graph(model.operators)
         if optimize:
-            with nengo_optimizer_fixes():
-                nengo_optimize(model, dg)
+            merge_like_nengo(model, dg)
         step_order = stable_toposort(dg, model.operators)
         if optimize if merge is None else merge:
             step_order = merge_operators(step_order, self.dt, stable_toposort)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 
-from nengo.builder.optimizer import OpMergePass, SigMerger
+from nengo.builder.optimizer import SigMerger
 from nengo.exceptions import BuildError
 
 
@@ -45,15 +45,26 @@ def stable_toposort(dg: dict, operators: list) -> list:
             if indegree[succ] == 0:
                 heapq.heappush(ready, (rank.setdefault(id(succ), len(rank)), id(succ), succ))
     if len(order) != len(indegree):
-        raise BuildError(
-            "Input graph has cycles. This usually occurs because too many connections "
-            "have no synapses. Try setting more synapses to '0' instead of 'None'."
-        )
+        raise cycle_error()
     return order
 
 
-class _OrderedSet(dict):
-    """The set operations nengo's merge pass uses, iterating in insertion order."""
+def cycle_error() -> BuildError:
+    """nengo's error for a dependency graph with cycles."""
+    return BuildError(
+        "Input graph has cycles. This usually occurs because too many connections "
+        "have no synapses. Try setting more synapses to '0' instead of 'None'."
+    )
+
+
+class OrderedOps(dict):
+    """The set operations nengo's merge pass uses, iterating in insertion order.
+
+    nengo keeps the operators that may still merge in a set ordered by object
+    identity, which differs between processes; in build order, every build of
+    a network gets the same layout (the same state and param layout in every
+    process of a multi-host run).
+    """
 
     def __init__(self, items=()):
         super().__init__((x, None) for x in items)
@@ -73,31 +84,22 @@ class _OrderedSet(dict):
 
 
 @contextlib.contextmanager
-def nengo_optimizer_fixes():
-    """Run nengo's operator merger with two fixes.
+def readonly_signals_apart():
+    """Keep nengo's signal merger from merging read-only with written signals.
 
-    - Read-only signals (biases, encoders, weights) are not merged with written
-      ones: a merged base would be state, and the constants in it lost as params.
-    - The operators that may merge are kept in build order, not in a set ordered
-      by object identity, so every build of a network gets the same layout (the
-      same state and param layout in every process of a multi-host run).
+    Read-only signals (biases, encoders, weights) merged with written ones
+    would make a base of state, and the constants in it would be lost as
+    params.
     """
     original_check = SigMerger.check_signals
-    original_init = OpMergePass.__init__
 
     def check_signals(signals, axis=0):
         if len({bool(s.readonly) for s in signals}) > 1:
             raise ValueError("Cannot merge read-only and writable signals.")
         return original_check(signals, axis=axis)
 
-    def init(self, dg):
-        original_init(self, dg)
-        self.might_merge = _OrderedSet(dg)
-
     SigMerger.check_signals = staticmethod(check_signals)
-    OpMergePass.__init__ = init
     try:
         yield
     finally:
         SigMerger.check_signals = staticmethod(original_check)
-        OpMergePass.__init__ = original_init

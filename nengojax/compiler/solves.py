@@ -1,0 +1,208 @@
+"""Decoder solves that share work between connections from one ensemble.
+
+nengo solves each decoded connection on its own: the ensemble's rates at its
+evaluation points (the activity matrix ``A``), then, for the default solver
+(`~nengo.solvers.LstsqL2` on `~nengo.utils.least_squares_solvers.Cholesky`),
+the Gram matrix ``A.T @ A`` and its Cholesky factor. Every connection from the
+same ensemble with the default evaluation points has the same ``A`` and, with
+the same regularisation, the same factor: in nengo_spa models (an output and a
+feedback or cleanup connection per ensemble) that is half of the build.
+
+`SharingBuilder` is nengo's `~nengo.builder.Builder` with one change: a
+connection solved by nengo's own solver build computes ``A`` and the factor
+once per ensemble and solves each connection's targets with it. Every other
+step is nengo's, in nengo's order (evaluation points drawn from the
+connection's RNG stream, connection functions called on every evaluation
+point, the decoder cache consulted with the same key), and the arithmetic is
+nengo's operation by operation, so the decoders are nengo's bit for bit.
+
+The rates of nengo's neuron types are elementwise in the input currents, so
+they are computed in blocks of evaluation points, on as many threads as the
+process may use: the same numbers (NumPy releases the GIL in its loops, and
+blocks that fit in cache make nengo's masked LIF arithmetic several times
+faster).
+
+Only work that cannot be observed is shared: rates of nengo's own neuron
+types (a user's neuron type may count its calls), and factors of nengo's own
+`LstsqL2` with `Cholesky`. Any other solver gets nengo's build unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.linalg
+from nengo.builder import Builder
+from nengo.builder.connection import build_solver as nengo_build_solver
+from nengo.builder.connection import get_eval_points, get_targets
+from nengo.ensemble import Ensemble
+from nengo.exceptions import BuildError
+from nengo.neurons import Direct
+from nengo.rc import rc
+from nengo.solvers import LstsqL2, Solver
+from nengo.utils.least_squares_solvers import Cholesky, rmses
+
+__all__ = ["SharingBuilder"]
+
+
+def _builder_for(obj):
+    """The build function nengo's registry gives ``obj`` (None if none)."""
+    for cls in type(obj).__mro__:
+        if cls in Builder.builders:
+            return Builder.builders[cls]
+    return None
+
+
+def _nengo_owns(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "nengo"
+
+
+def _shares(conn) -> bool:
+    """Whether ``conn``'s solve may reuse work done for another connection."""
+    solver = conn.solver
+    return (
+        isinstance(conn.pre_obj, Ensemble)
+        and not isinstance(conn.pre_obj.neuron_type, Direct)
+        and _nengo_owns(conn.pre_obj.neuron_type)
+        and type(solver) is LstsqL2
+        and type(solver.solver) is Cholesky
+        and _builder_for(solver) is nengo_build_solver
+    )
+
+
+_BLOCK_SIZE = 1 << 16  # elements of the rates computed at once (fits in L2)
+_pool: ThreadPoolExecutor | None = None
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def block_rates(neuron_type, x, gain, bias):
+    """``neuron_type.rates(x, gain, bias)``, a block of rows at a time.
+
+    Only for nengo's own neuron types, whose rates are elementwise in ``x``.
+    """
+    global _pool
+    rows = max(1, _BLOCK_SIZE // max(1, x.shape[-1]))
+    if x.ndim != 2 or len(x) <= rows:
+        return neuron_type.rates(x, gain, bias)
+    starts = range(0, len(x), rows)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="nengojax-rates")
+    blocks = _pool.map(lambda i: neuron_type.rates(x[i : i + rows], gain, bias), starts)
+    return np.concatenate(list(blocks))
+
+
+class _Activities:
+    """An ensemble's rates at one set of inputs, and what solves derive from them."""
+
+    def __init__(self, x, gain, bias, rates):
+        self.x, self.gain, self.bias, self.rates = x, gain, bias, rates
+        self.max = rates.max()
+        self.all_zero = np.count_nonzero(rates) == 0
+        self.factors: dict = {}
+
+    def matches(self, x, gain, bias) -> bool:
+        return gain is self.gain and bias is self.bias and np.array_equal(x, self.x)
+
+
+class SharedSolves:
+    """Activities and Cholesky factors of the ensembles being built, kept until
+    the last connection from each ensemble has been solved."""
+
+    def __init__(self):
+        self.pending: Counter | None = None
+        self.activities: dict = {}
+
+    def count(self, network) -> None:
+        """Count the connections of ``network`` that may share work."""
+        self.pending = Counter(c.pre_obj for c in network.all_connections if _shares(c))
+
+    def clear(self) -> None:
+        self.pending = None
+        self.activities.clear()
+
+    def build(self, model, solver, conn, rng):
+        """nengo's ``build_decoders`` for ``conn``, with shared solves."""
+        if self.pending is None:
+            self.count(model.toplevel)
+        if not _shares(conn) or (solver.weights and not solver.compositional):
+            return nengo_build_solver(model, solver, conn, rng)
+        ens = conn.pre_obj
+        built = model.params[ens]
+        eval_points = get_eval_points(model, conn, rng)
+        targets = get_targets(conn, eval_points, dtype=rc.float_dtype)
+        x = np.dot(eval_points, built.encoders.T / ens.radius)
+        solve = model.decoder_cache.wrap_solver(self.solve) if model.seeded[conn] else self.solve
+        try:
+            decoders, info = solve(conn, built.gain, built.bias, x, targets, rng=rng)
+        finally:
+            self.pending[ens] -= 1
+            if self.pending[ens] <= 0:
+                self.activities.pop(ens, None)
+        return eval_points, decoders.T, info
+
+    def solve(self, conn, gain, bias, x, targets, rng=np.random):
+        """nengo's ``solve_for_decoders`` with `LstsqL2` and `Cholesky`."""
+        t_start = time.time()
+        known = self.activities.setdefault(conn.pre_obj, [])
+        acts = next((a for a in known if a.matches(x, gain, bias)), None)
+        if acts is None:
+            rates = block_rates(conn.pre_obj.neuron_type, x, gain, bias)
+            acts = _Activities(x, gain, bias, rates)
+            known.append(acts)
+        if acts.all_zero:
+            raise BuildError(
+                f"Building {conn}: 'activities' matrix is all zero for {conn.pre_obj}. "
+                "This is because no evaluation points fall in the firing "
+                "ranges of any neurons."
+            )
+        A = acts.rates
+        m, n = A.shape
+        sigma = conn.solver.reg * acts.max
+        transpose = conn.solver.solver.transpose
+        if transpose is None:
+            transpose = m < n  # nengo's rule for a scalar sigma
+        key = (conn.solver.reg, transpose)
+        factor = acts.factors.get(key)
+        if factor is None:
+            # The same operations as nengo's Cholesky, so the same bits.
+            G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
+            np.fill_diagonal(G, G.diagonal() + m * sigma**2)
+            factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
+        X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
+        if transpose:
+            X = np.dot(A.T, X)
+        return X, {"rmses": rmses(A, X, targets), "time": time.time() - t_start}
+
+
+class SharingBuilder(Builder):
+    """nengo's builder, with decoder solves that share per-ensemble work.
+
+    Everything but the solves of nengo's own `LstsqL2` solver goes to nengo's
+    registry (including build functions users register after import).
+    """
+
+    def __init__(self):
+        self.solves = SharedSolves()
+
+    def build(self, model, obj, *args, **kwargs):
+        if (
+            isinstance(obj, Solver)
+            and not model.has_built(obj)
+            and _builder_for(obj) is nengo_build_solver
+        ):
+            return self.solves.build(model, obj, *args, **kwargs)
+        return Builder.build(model, obj, *args, **kwargs)
+
+    def done(self) -> None:
+        """Drop what the solves kept (call when the build has finished)."""
+        self.solves.clear()

@@ -1,0 +1,146 @@
+"""The bit-set operator merger makes exactly nengo's merges."""
+
+import contextlib
+import re
+
+import nengo
+import numpy as np
+import pytest
+from nengo.builder import Model
+from nengo.builder import optimizer as nengo_optimizer
+from nengo.utils.simulator import operator_dependency_graph
+
+from nengojax.compiler.opmerge import optimize
+from nengojax.compiler.schedule import OrderedOps, readonly_signals_apart
+
+
+@contextlib.contextmanager
+def nengo_merging_deterministically():
+    """nengo's optimizer, made repeatable: candidates in build order (as nengojax
+    keeps them) and no early stop (nengo stops when a pass merges too little
+    per second of wall time; passes here take ever less time, so it never does).
+    """
+    original_init = nengo_optimizer.OpMergePass.__init__
+    original_timer = nengo_optimizer.Timer
+
+    def init(self, dg):
+        original_init(self, dg)
+        self.might_merge = OrderedOps(dg)
+
+    class HalvingTimer:
+        calls = 0
+
+        def __enter__(self):
+            HalvingTimer.calls += 1
+            self.duration = 2.0**-HalvingTimer.calls
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    nengo_optimizer.OpMergePass.__init__ = init
+    nengo_optimizer.Timer = HalvingTimer
+    try:
+        with readonly_signals_apart():
+            yield
+    finally:
+        nengo_optimizer.OpMergePass.__init__ = original_init
+        nengo_optimizer.Timer = original_timer
+
+
+def merged_model(net, ours):
+    model = Model(dt=0.001)
+    model.build(net)
+    dg = operator_dependency_graph(model.operators)
+    if ours:
+        optimize(model, dg)
+    else:
+        with nengo_merging_deterministically():
+            nengo_optimizer.optimize(model, dg)
+    return model
+
+
+def structure(model):
+    """Operators and signals, with signals named by first use (ids vary per build)."""
+    bases = {}
+
+    def name(s):
+        return re.sub("0x[0-9a-f]+", "", str(s))
+
+    def sig(s):
+        base = bases.setdefault(id(s.base), len(bases))
+        offset = s.offset if s.is_view else None
+        return (name(s.name), s.shape, base, s.base.shape, offset, s.strides)
+
+    ops = [(type(op).__name__, tuple(sig(s) for s in op.all_signals)) for op in model.operators]
+    sigs = [
+        (name(obj), key, sig(s))
+        for obj, d in model.sig.items()
+        for key, s in d.items()
+        if s is not None
+    ]
+    return ops, sigs
+
+
+def chain(n):
+    with nengo.Network(seed=1) as net:
+        inp = nengo.Node(np.sin)
+        ens = [nengo.Ensemble(20, 2) for _ in range(n)]
+        nengo.Connection(inp, ens[0][0])
+        for a, b in zip(ens[:-1], ens[1:], strict=True):
+            nengo.Connection(a, b)
+        nengo.Probe(ens[-1], synapse=0.01)
+    return net
+
+
+def cognitive():
+    """SPA-like: ensemble arrays, a product, a convolution, action selection, learning."""
+    with nengo.Network(seed=2) as net:
+        a = nengo.Node(lambda t: [np.sin(t), np.cos(t), 0.5, -0.5])
+        arr = nengo.networks.EnsembleArray(20, 4)
+        nengo.Connection(a, arr.input)
+        prod = nengo.networks.Product(20, 2)
+        nengo.Connection(arr.output[:2], prod.input_a)
+        nengo.Connection(arr.output[2:], prod.input_b)
+        conv = nengo.networks.CircularConvolution(20, 4)
+        nengo.Connection(arr.output, conv.input_a)
+        nengo.Connection(arr.output, conv.input_b, transform=-1)
+        bg = nengo.networks.BasalGanglia(3, 20)
+        th = nengo.networks.Thalamus(3, 20)
+        nengo.Connection(prod.output, bg.input[:2])
+        nengo.Connection(bg.output, th.input)
+        learner = nengo.Ensemble(30, 1)
+        post = nengo.Ensemble(30, 1)
+        nengo.Connection(a[0], learner)
+        c = nengo.Connection(learner, post, learning_rule_type=nengo.PES())
+        nengo.Connection(post, c.learning_rule)
+        nengo.Probe(conv.output, synapse=0.01)
+        nengo.Probe(th.output, synapse=0.01)
+    return net
+
+
+@pytest.mark.parametrize("make", [lambda: chain(30), cognitive], ids=["chain", "cognitive"])
+def test_same_merges_as_nengo(make):
+    theirs = structure(merged_model(make(), ours=False))
+    ours = structure(merged_model(make(), ours=True))
+    assert ours == theirs
+
+
+def test_merging_reduces_operators():
+    model = Model(dt=0.001)
+    model.build(chain(30))
+    n_before = len(model.operators)
+    optimize(model, operator_dependency_graph(model.operators))
+    assert len(model.operators) < n_before / 4
+
+
+def test_cycle_is_a_build_error():
+    with nengo.Network() as net:
+        a = nengo.Ensemble(10, 1)
+        b = nengo.Ensemble(10, 1)
+        nengo.Connection(a, b, synapse=None)
+        nengo.Connection(b, a, synapse=None)
+    model = Model(dt=0.001)
+    model.build(net)
+    with pytest.raises(nengo.exceptions.BuildError, match="cycles"):
+        optimize(model, operator_dependency_graph(model.operators))

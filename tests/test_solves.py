@@ -1,0 +1,152 @@
+"""Shared decoder solves give nengo's decoders bit for bit."""
+
+import nengo
+import numpy as np
+import pytest
+from nengo.builder import Model
+from nengo.cache import DecoderCache
+
+from nengojax.compiler import solves
+from nengojax.compiler.solves import SharingBuilder, block_rates
+
+
+class CountingLIF(nengo.LIFRate):
+    """A user's neuron type: its rates are user code, called as nengo calls them."""
+
+    calls = 0
+
+    def rates(self, x, gain, bias):
+        CountingLIF.calls += 1
+        return super().rates(x, gain, bias)
+
+
+def many_connections(seed=3):
+    with nengo.Network(seed=seed) as net:
+        stim = nengo.Node([0.3, -0.2])
+        a = nengo.Ensemble(120, 2)
+        b = nengo.Ensemble(80, 2)
+        few = nengo.Ensemble(60, 1, n_eval_points=20)  # fewer points than neurons
+        user = nengo.Ensemble(50, 1, neuron_type=CountingLIF())
+        nengo.Connection(stim, a)
+        nengo.Connection(a, b)  # output and ...
+        nengo.Connection(a, b, function=lambda x: x**2)  # ... functions of one ensemble
+        nengo.Connection(a[0], few, function=np.sin)
+        nengo.Connection(a, few, function=lambda x: x[0] * x[1])
+        points = np.random.RandomState(0).uniform(-1, 1, (30, 2))
+        nengo.Connection(a, few, eval_points=points, function=lambda x: x[1])
+        nengo.Connection(a, b, solver=nengo.solvers.LstsqL2(reg=0.01))
+        nengo.Connection(a, b, solver=nengo.solvers.LstsqL2(weights=True))
+        nengo.Connection(a, b, solver=nengo.solvers.LstsqL2nz())
+        nengo.Connection(few, user)
+        nengo.Connection(few, user, transform=2)
+        nengo.Connection(user, b[0])
+        nengo.Connection(user, b[1])
+    return net
+
+
+def built(net, builder=None, cache=None):
+    model = Model(dt=0.001, builder=builder, decoder_cache=cache)
+    if cache is None:
+        model.build(net)
+    else:
+        with cache:
+            model.build(net)
+    return model
+
+
+def test_decoders_equal_nengo_bit_for_bit():
+    net = many_connections()
+    theirs = built(net)
+    ours = built(net, SharingBuilder())
+    for conn in net.all_connections:
+        assert np.array_equal(ours.params[conn].weights, theirs.params[conn].weights), conn
+        if theirs.params[conn].eval_points is not None:
+            assert np.array_equal(ours.params[conn].eval_points, theirs.params[conn].eval_points)
+    rmses = [c for c in net.all_connections if theirs.params[c].solver_info]
+    for conn in rmses:
+        np.testing.assert_array_equal(
+            ours.params[conn].solver_info["rmses"], theirs.params[conn].solver_info["rmses"]
+        )
+
+
+def test_shares_rates_of_nengo_neurons_only():
+    net = many_connections()
+    CountingLIF.calls = 0
+    built(net)
+    nengo_calls = CountingLIF.calls
+    CountingLIF.calls = 0
+    builder = SharingBuilder()
+    built(net, builder)
+    assert CountingLIF.calls == nengo_calls == 2  # user rates: once per connection
+    assert builder.solves.activities == {}  # nothing kept past the last connection
+
+
+def test_computes_each_ensembles_activities_once(monkeypatch):
+    net = many_connections()
+    computed = []
+    original = nengo.LIF.rates
+
+    def rates(self, x, gain, bias):
+        computed.append(x.shape)
+        return original(self, x, gain, bias)
+
+    monkeypatch.setattr(nengo.LIF, "rates", rates)
+    monkeypatch.setattr(solves, "_BLOCK_SIZE", 10**9)  # one call per rates matrix
+    built(net)
+    n_nengo = len(computed)
+    computed.clear()
+    built(net, SharingBuilder())
+    # a: 6 LstsqL2 connections with its default eval points share one matrix;
+    # few: 2 share one
+    assert n_nengo - len(computed) == 5 + 1
+
+
+def test_decoder_cache_entries_interchange_with_nengo(tmp_path):
+    net = many_connections()
+    theirs = built(net, cache=DecoderCache(cache_dir=str(tmp_path)))
+    solved = []
+    builder = SharingBuilder()
+    original = builder.solves.solve
+
+    def solve(*args, **kwargs):
+        solved.append(args[0])
+        return original(*args, **kwargs)
+
+    builder.solves.solve = solve
+    ours = built(net, builder, cache=DecoderCache(cache_dir=str(tmp_path)))
+    assert solved == []  # every solve was a hit on nengo's entries
+    for conn in net.all_connections:
+        assert np.array_equal(ours.params[conn].weights, theirs.params[conn].weights)
+
+
+@pytest.mark.parametrize(
+    "neuron_type",
+    [
+        nengo.LIF(),
+        nengo.LIFRate(tau_rc=0.05),
+        nengo.RectifiedLinear(),
+        nengo.SpikingRectifiedLinear(),
+        nengo.Sigmoid(),
+        nengo.Tanh(),
+        nengo.AdaptiveLIF(),
+        nengo.RegularSpiking(nengo.Tanh()),
+    ],
+    ids=lambda n: type(n).__name__,
+)
+def test_block_rates_equal_nengo_rates(neuron_type):
+    rng = np.random.RandomState(4)
+    x = rng.uniform(-1.5, 1.5, (3001, 70))
+    gain = rng.uniform(0.5, 3, 70)
+    bias = rng.uniform(-1, 2, 70)
+    assert np.array_equal(
+        block_rates(neuron_type, x, gain, bias), neuron_type.rates(x, gain, bias)
+    )
+
+
+def test_all_zero_activities_is_nengos_build_error():
+    with nengo.Network(seed=1) as net:
+        a = nengo.Ensemble(5, 1, intercepts=nengo.dists.Choice([0.99]), encoders=[[1]] * 5)
+        b = nengo.Ensemble(5, 1)
+        nengo.Connection(a, b, eval_points=-np.ones((10, 1)))
+    with pytest.raises(nengo.exceptions.BuildError, match="all zero"):
+        built(net, SharingBuilder())
