@@ -80,13 +80,18 @@ def build(filters=(16, 32), scale=1.0, synapse=None, probe_synapse=0.02):
                 init=glorot(9 * shape[2], 9 * n_filters),
             )
             # an Ensemble of spiking neurons, one per output of the convolution
-            x = nengojax.Layer(neuron)(
+            x, conn = nengojax.Layer(neuron)(
                 x,
                 transform=conv,
                 synapse=synapse,
                 gain=nengo.dists.Choice([scale]),
+                bias=nengo.dists.Choice([0]),
                 label=f"conv{i}",
+                return_conn=True,
             )
+            # a Layer's input connection is not trained (as in NengoDL); this
+            # one holds the convolution's kernel, so train it
+            net.config[conn].trainable = True
             shape = conv.output_shape.shape
         n_hidden = int(np.prod(shape))
         out = nengo.Node(size_in=10, label="logits")

@@ -17,7 +17,11 @@ and `nengo.Network`. The trainable parameters of an object are
   neurons say otherwise;
 - ``ensemble.neurons``: the bias (by default, the ensemble's setting);
 - a Connection: its weights (decoders times transform, or the transform);
-- a `nengojax.JaxNode` (a `nengo.Node`): its ``params``.
+- a `nengojax.JaxNode` (a `nengo.Node`): its ``params``. As NengoDL's
+  TensorNode weights, they are trained unless set otherwise on the node itself
+  (``net.config[node].trainable = False``) or on the Node type
+  (``net.config[nengo.Node].trainable = False``); neither the ``trainable``
+  of `configure_settings` nor a subnetwork's setting freezes them.
 
 The setting of an object is resolved from the outermost network to the network
 containing it; at each level a type setting (``net.config[nengo.Ensemble]``)
@@ -88,8 +92,9 @@ def configure_settings(
     Parameters
     ----------
     trainable : bool or None
-        Default ``trainable`` setting of Ensembles, Connections and Nodes in
-        this network (None: trainable unless set otherwise). Also adds the
+        Default ``trainable`` setting of Ensembles and Connections in this
+        network (None: trainable unless set otherwise; JaxNode params, as
+        NengoDL's TensorNode weights, are not affected). Also adds the
         ``trainable`` config parameter, which must exist before
         ``net.config[...].trainable`` can be set. Default: None.
     spike_aware : bool
@@ -160,7 +165,7 @@ def configure_settings(
             raise ValidationError(
                 f"trainable must be True, False or None (got {trainable!r})", attr="trainable"
             )
-        for cls in (nengo.Ensemble, nengo.Connection, nengo.Node):
+        for cls in (nengo.Ensemble, nengo.Connection):
             config.params[cls].trainable = trainable
 
     settings = dict(_settings_of(net) or {})
@@ -384,8 +389,7 @@ def trainable_keys(compiled, network=None) -> list[str]:
             elif value and source == "instance" and obj.learning_rule is not None:
                 _warn_state(obj, "weights")
         elif isinstance(obj, nengo.Node):
-            value, _ = setting(obj)
-            if value is False:
+            if network is not None and _node_setting(network, obj, chains) is False:
                 continue
             base = compiled.program.key(obj, "params")
             out.update(k for k in params if k == base or k.startswith(base + "/"))
@@ -401,6 +405,19 @@ def _neurons_setting(network, neurons, chains):
         if cp is not None and "trainable" in cp._extra_params and cp.trainable is not None:
             value = cp.trainable
         v = _instance_value(net.config, neurons)
+        if v is not None:
+            value = v
+    return value
+
+
+def _node_setting(network, node, chains):
+    """A Node's own setting: only Node type and instance settings count."""
+    value = None
+    for net in chains.get(node, [network]):
+        v = _type_value(net.config, node)
+        if v is not None:
+            value = v
+        v = _instance_value(net.config, node)
         if v is not None:
             value = v
     return value

@@ -41,6 +41,7 @@ from nengo.neurons import NeuronType
 from nengo.rc import rc
 from nengo.transforms import Transform
 
+from .config import configure_settings
 from .dtypes import default_float_dtype
 
 __all__ = ["JaxNode", "Layer", "SimJaxNode"]
@@ -423,9 +424,13 @@ class Layer:
     to `JaxNode`, e.g. ``params``) and connects ``input`` to it.
 
     ``Layer(neuron_type)(input, transform=1, shape_in=None, synapse=None,
-    **kwargs)`` creates an Ensemble of neurons of that type with gain 1 and bias
-    0 (``kwargs`` go to `nengo.Ensemble`) and connects ``input`` to its
-    ``.neurons``.
+    **kwargs)`` creates an Ensemble of neurons of that type (``kwargs`` go to
+    `nengo.Ensemble`; gains and biases come from them or from the network's
+    config, e.g. ``max_rates`` and ``intercepts``, as in NengoDL) and connects
+    ``input`` to its ``.neurons``.
+
+    As NengoDL's Layer, the input connection is not trainable (its
+    ``trainable`` config is set to False; set it to True to train it).
 
     ``transform`` is anything `nengo.Connection` accepts (an array or a nengo
     Transform such as `nengo.Convolution`). The layer's size is
@@ -453,8 +458,6 @@ class Layer:
             )
         size = _post_size(input, transform, shape_in)
         if isinstance(self.layer_func, NeuronType):
-            kwargs.setdefault("gain", nengo.dists.Choice([1]))
-            kwargs.setdefault("bias", nengo.dists.Choice([0]))
             ens = nengo.Ensemble(size, 1, neuron_type=self.layer_func, **kwargs)
             obj = ens.neurons
         else:
@@ -464,6 +467,11 @@ class Layer:
             kwargs.setdefault("pass_time", False)
             obj = JaxNode(self.layer_func, shape_in=shape, **kwargs)
         conn = nengo.Connection(input, obj, transform=transform, synapse=synapse)
+        config = nengo.Network.context[-1].config
+        conn_params = config.params.get(nengo.Connection)
+        if conn_params is None or "trainable" not in conn_params._extra_params:
+            configure_settings()  # adds the trainable config parameter, changes nothing
+        config[conn].trainable = False
         return (obj, conn) if return_conn else obj
 
     def __str__(self):

@@ -235,6 +235,16 @@ def test_inference_only_marks_everything_untrainable():
     conv = nengojax.Converter(model, (3,), inference_only=True)
     assert conv.net.config[nengo.Connection].trainable is False
     assert len(conv.layers) == 1 and model in conv.layers
+    # a layer run in a JaxNode: its params are frozen too
+    norm = eqx.nn.Sequential([eqx.nn.Linear(3, 4, key=keys(1)[0]), eqx.nn.LayerNorm(4)])
+    for inference_only, frozen in [(True, True), (False, False)]:
+        conv = nengojax.Converter(norm, (3,), inference_only=inference_only)
+        nodes = [n for n in conv.net.all_nodes if isinstance(n, nengojax.JaxNode) and n.params]
+        assert nodes
+        with nengojax.Simulator(conv.net, progress_bar=False) as sim:
+            keys_ = nengojax.training.trainable_keys(sim.compiled, conv.net)
+        node_keys = [k for k in keys_ if k.startswith(sim.compiled.program.key(nodes[0]))]
+        assert (node_keys == []) == frozen
 
 
 def test_bad_input_raises_validation_errors():

@@ -274,13 +274,7 @@ def _layer_vs_hand_built(neuron_type, transform, n_in, steps=200):
         p_layer = nengo.Probe(neurons)
     with nengo.Network(seed=1) as hand_net:
         inp = nengo.Node(np.linspace(0.5, 1.5, n_in) * 20)
-        ens = nengo.Ensemble(
-            neurons.size_in,
-            1,
-            neuron_type=neuron_type,
-            gain=nengo.dists.Choice([1]),
-            bias=nengo.dists.Choice([0]),
-        )
+        ens = nengo.Ensemble(neurons.size_in, 1, neuron_type=neuron_type)
         nengo.Connection(inp, ens.neurons, transform=transform, synapse=None)
         p_hand = nengo.Probe(ens.neurons)
     assert isinstance(neurons, nengo.ensemble.Neurons)
@@ -304,11 +298,61 @@ def test_layer_lif_matches_hand_built():
     np.testing.assert_allclose(counts_got, counts_want, atol=1)
 
 
+def test_layer_follows_nengo_dl_semantics():
+    """Gains and biases from the config; the input connection frozen; JaxNode
+    params trained unless the node itself says otherwise."""
+    with nengo.Network(seed=0) as net:
+        net.config[nengo.Ensemble].max_rates = nengo.dists.Choice([100])
+        net.config[nengo.Ensemble].intercepts = nengo.dists.Choice([0])
+        nengojax.configure_settings(trainable=False)
+        net.config[nengo.Ensemble].trainable = True
+        inp = nengo.Node(np.ones(3))
+        hidden, conn = nengojax.Layer(lambda p, x: p * x)(
+            inp, params=np.float32(2.0), return_conn=True
+        )
+        frozen = nengojax.Layer(lambda p, x: p * x)(hidden, params=np.float32(3.0))
+        net.config[frozen].trainable = False
+        neurons, conn2 = nengojax.Layer(nengo.LIF())(
+            frozen, transform=np.ones((4, 3)), return_conn=True
+        )
+        trained_conn = nengo.Connection(neurons, nengo.Node(size_in=4), transform=np.eye(4) / 2)
+        net.config[trained_conn].trainable = True
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        ens = neurons.ensemble
+        # max_rates 100 at intercept 0 for every neuron, from the config
+        want_gain, want_bias = nengo.LIF().gain_bias(np.full(4, 100.0), np.zeros(4))
+        np.testing.assert_allclose(sim.data[ens].gain, want_gain, rtol=1e-6)
+        np.testing.assert_allclose(sim.data[ens].bias, want_bias, rtol=1e-6)
+        keys = nengojax.training.trainable_keys(sim.compiled, net)
+    assert net.config[conn].trainable is False and net.config[conn2].trainable is False
+    assert sim.compiled.program.key(hidden, "params") in keys  # not frozen by the setting
+    assert sim.compiled.program.key(frozen, "params") not in keys
+    assert sim.compiled.program.key(conn2, "weights") not in keys
+    assert sim.compiled.program.key(trained_conn, "weights") in keys
+    assert sim.compiled.program.key(ens.neurons, "bias") in keys
+
+
+def test_layer_input_connection_can_be_trained():
+    with nengo.Network() as net:
+        inp = nengo.Node(np.ones(2))
+        _, conn = nengojax.Layer(nengo.RectifiedLinear())(
+            inp, transform=np.ones((3, 2)), return_conn=True
+        )
+        net.config[conn].trainable = True
+    sim = nengojax.Simulator(net, progress_bar=False)
+    assert sim.compiled.program.key(conn, "weights") in nengojax.training.trainable_keys(
+        sim.compiled, net
+    )
+    sim.close()
+
+
 def test_layer_convolution_transform():
     conv = nengo.Convolution(2, (4, 4, 1), kernel_size=(3, 3), init=np.full((3, 3, 1, 2), 0.1))
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.ones(16))
-        neurons = nengojax.Layer(nengo.RectifiedLinear())(inp, transform=conv)
+        neurons = nengojax.Layer(nengo.RectifiedLinear())(
+            inp, transform=conv, gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([0])
+        )
         node = nengojax.Layer(lambda x: x.max(axis=(0, 1)))(
             inp, transform=conv, shape_in=conv.output_shape.shape
         )

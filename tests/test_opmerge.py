@@ -10,6 +10,7 @@ from nengo.builder import Model
 from nengo.builder import optimizer as nengo_optimizer
 from nengo.utils.simulator import operator_dependency_graph
 
+from nengojax.compiler import opmerge
 from nengojax.compiler.opmerge import optimize
 from nengojax.compiler.schedule import OrderedOps, readonly_signals_apart
 
@@ -124,6 +125,13 @@ def test_same_merges_as_nengo(make):
     theirs = structure(merged_model(make(), ours=False))
     ours = structure(merged_model(make(), ours=True))
     assert ours == theirs
+
+
+def test_large_graphs_use_nengos_sets_with_the_same_merges(monkeypatch):
+    theirs = structure(merged_model(chain(10), ours=False))
+    monkeypatch.setattr(opmerge, "MAX_BITSET_OPS", 10)
+    monkeypatch.setattr(opmerge.BitsetMergePass, "__init__", None)  # must not be used
+    assert structure(merged_model(chain(10), ours=True)) == theirs
 
 
 def test_merging_reduces_operators():

@@ -15,7 +15,8 @@ tests (nengo's mergers check the signals), the same merged operators and
 signals. Only the stopping rule differs: nengo may stop early when a pass
 merges too little per second of wall time, which depends on the machine;
 this one always runs until a pass merges nothing, so every build of a network
-merges the same way.
+merges the same way. Graphs of more than `MAX_BITSET_OPS` operators, whose
+bit sets could take gigabytes, get nengo's own sets instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from nengo.rc import rc
 from .schedule import OrderedOps, cycle_error, readonly_signals_apart
 
 __all__ = ["optimize"]
+
+MAX_BITSET_OPS = 100_000  # operators; their bit sets take at most ~1.25 GB
 
 
 def optimize(model, dg: dict) -> None:
@@ -41,7 +44,10 @@ def optimize(model, dg: dict) -> None:
         Operator -> operators depending on it; merged in place.
     """
     with readonly_signals_apart():
-        merge_pass = BitsetMergePass(dg)
+        # The bit sets take up to n_ops**2 / 8 bytes; past this size nengo's
+        # own sets (slower, but sized by the number of dependents) are used.
+        small = len(dg) <= MAX_BITSET_OPS
+        merge_pass = BitsetMergePass(dg) if small else OrderedMergePass(dg)
         views_only = True
         while True:
             before = len(merge_pass.dg.forward)
@@ -68,28 +74,59 @@ def optimize(model, dg: dict) -> None:
         model.add_op(op)
 
 
-def _closure(forward: dict) -> tuple[dict, dict]:
-    """Bit index of every operator and the bits of all that depend on it."""
-    indegree = dict.fromkeys(forward, 0)
-    for succs in forward.values():
-        for succ in succs:
-            indegree[succ] += 1
-    order = [op for op, n in indegree.items() if n == 0]
-    for op in order:  # Kahn's algorithm; ``order`` grows as it is read
-        for succ in forward[op]:
-            indegree[succ] -= 1
-            if indegree[succ] == 0:
-                order.append(succ)
-    if len(order) != len(indegree):
-        raise cycle_error()
-    index = {op: i for i, op in enumerate(order)}
-    reach: dict = {}
-    for op in reversed(order):
-        bits = 0
-        for succ in forward[op]:
-            bits |= reach[succ] | (1 << index[succ])
-        reach[op] = bits
-    return index, reach
+def _depth_first_order(forward: dict) -> list:
+    """A topological order in which each operator's dependents follow it closely.
+
+    Reverse post-order of a depth-first search: the operators a search reaches
+    from one operator come right after it, so the bit sets of `_Closure`,
+    stored relative to their operator, stay short.
+    """
+    done: set = set()
+    on_path: set = set()
+    order = []
+    for root in forward:
+        if root in done:
+            continue
+        stack = [(root, iter(forward[root]))]
+        on_path.add(root)
+        while stack:
+            op, succs = stack[-1]
+            for succ in succs:
+                if succ in on_path:
+                    raise cycle_error()
+                if succ not in done:
+                    on_path.add(succ)
+                    stack.append((succ, iter(forward[succ])))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(op)
+                done.add(op)
+                order.append(op)
+    order.reverse()
+    return order
+
+
+class _Closure:
+    """For every operator, the bits of all operators that depend on it.
+
+    Bit ``k`` of ``relative[op]`` is operator ``index[op] + 1 + k`` (dependents
+    always come later in the order); ``closure[op]`` gives the absolute bits.
+    """
+
+    def __init__(self, forward: dict):
+        order = _depth_first_order(forward)
+        self.index = index = {op: i for i, op in enumerate(order)}
+        self.relative = relative = {}
+        for op in reversed(order):
+            i = index[op]
+            bits = 0
+            for succ in forward[op]:
+                bits |= (relative[succ] << 1 | 1) << (index[succ] - i - 1)
+            relative[op] = bits
+
+    def __getitem__(self, op) -> int:
+        return self.relative[op] << (self.index[op] + 1)
 
 
 class _OpBits:
@@ -168,6 +205,14 @@ class _Group(OpsToMerge):
         )
 
 
+class OrderedMergePass(OpMergePass):
+    """nengo's merge pass, with the candidates in build order."""
+
+    def __init__(self, dg: dict):
+        super().__init__(dg)
+        self.might_merge = OrderedOps(dg)  # not ordered by object identity
+
+
 class BitsetMergePass(OpMergePass):
     """One pass of nengo's operator merger, with dependents held as bits."""
 
@@ -179,7 +224,8 @@ class BitsetMergePass(OpMergePass):
         self.might_merge = OrderedOps(dg)  # build order, not object identity
 
     def __call__(self, only_merge_ops_with_view: bool) -> None:
-        index, self.dependents = _closure(self.dg.forward)
+        self.dependents = _Closure(self.dg.forward)
+        index = self.dependents.index
         self.only_merge_ops_with_view = only_merge_ops_with_view
         self.merged = _OpBits(index)
         self.merged_dependents = _OpBits(index)

@@ -174,6 +174,8 @@ def build_network(
     pairs = []
     with nengo.Network(label=label) as net:
         nengojax.configure_settings(trainable=False if inference_only else None)
+        if inference_only:  # JaxNode params too (configure_settings leaves them)
+            net.config[nengo.Node].trainable = False
         inp = nengo.Node(np.zeros(math.prod(input_shape)), label="input")
         state = {"pre": inp, "spiking": False, "out_scale": 1.0}
         bias_node = [None]
