@@ -17,9 +17,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 NOTE = (
-    "\nBuild s is the Simulator constructor: nengo's own builder (decoder solves; most of "
-    "the time), nengo's operator merger and nengojax's layout. Compile s is the first run "
-    "minus a later run of the same length. Peak GB is the process's peak resident memory.\n"
+    "\nBuild s is the Simulator constructor: nengo's builder with nengojax's shared "
+    "decoder solves, nengo's operator merges (made on bit sets) and nengojax's layout; "
+    "nengo build s is nengo.Simulator's constructor on the same network, and decoders "
+    "equal says whether every connection's weights are nengo's bit for bit. Compile s is "
+    "the first run minus a later run of the same length. Peak GB is the process's peak "
+    "resident memory during nengojax's build and runs.\n"
 )
 
 
@@ -53,7 +56,30 @@ def many_ensembles(n_ensembles, neurons, dimensions, seed=0, solve=True):
     return net, p
 
 
-def measure(net, n_steps=200):
+def nengo_build(net):
+    """Seconds nengo.Simulator takes to build ``net``, and its built model."""
+    import nengo
+
+    t0 = time.perf_counter()
+    sim = nengo.Simulator(net, progress_bar=False, optimize=True)
+    seconds = time.perf_counter() - t0
+    sim.close()
+    return seconds, sim.model
+
+
+def same_decoders(net, nengo_model, sim):
+    """Whether every connection's weights equal nengo's, bit for bit."""
+    import numpy as np
+
+    return all(
+        np.array_equal(nengo_model.params[c].weights, sim.data[c].weights)
+        for c in net.all_connections
+    )
+
+
+def measure(net, n_steps=200, compare=False):
+    """nengojax's build, compile and steps/s (and its memory peak); then, with
+    ``compare``, nengo.Simulator's build of the same network and its decoders."""
     import nengojax
 
     t0 = time.perf_counter()
@@ -67,12 +93,16 @@ def measure(net, n_steps=200):
         t0 = time.perf_counter()
         sim.run_steps(n_steps)
         run = time.perf_counter() - t0
-    return {
+    result = {
         "build_s": build,
         "compile_s": max(first - run, 0.0),
         "steps_per_s": n_steps / run,
-        "peak_rss_GB": peak_rss_gb(),
+        "peak_rss_GB": peak_rss_gb(),  # before nengo's build adds its own
     }
+    if compare:
+        result["nengo_build_s"], nengo_model = nengo_build(net)
+        result["decoders_equal"] = same_decoders(net, nengo_model, sim)
+    return result
 
 
 def main():
@@ -86,6 +116,9 @@ def main():
         action="store_true",
         help="random decoders in the 1M-neuron chain (NoSolver): same step, fast build",
     )
+    parser.add_argument(
+        "--no-nengo", action="store_true", help="skip nengo.Simulator's build (minutes at 1M)"
+    )
     args = parser.parse_args()
     import nengo
 
@@ -96,6 +129,7 @@ def main():
             cmd = [sys.executable, __file__, "--part", part]
             cmd += ["--neurons", str(args.neurons), "--ensembles", str(args.ensembles)]
             cmd += ["--no-solve"] if args.no_solve else []
+            cmd += ["--no-nengo"] if args.no_nengo else []
             out = os.popen(" ".join(cmd)).read()
             line = next(li for li in out.splitlines() if li.startswith("RESULT "))
             results[part] = json.loads(line[7:])
@@ -103,13 +137,20 @@ def main():
         with open(os.path.join(args.out, "big.json"), "w") as f:
             json.dump(results, f, indent=1)
         md = [
-            "| check | size | build s | compile s | steps/s | peak GB |",
-            "|---|---|---|---|---|---|",
+            "| check | size | build s | nengo build s | build speedup | decoders equal "
+            "| compile s | steps/s | peak GB |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for part, r in results.items():
+            nengo_s = r.get("nengo_build_s")
+            nengo_cols = (
+                f"{nengo_s:.1f} | {nengo_s / r['build_s']:.2f}x | {r['decoders_equal']}"
+                if nengo_s
+                else "- | - | -"
+            )
             md.append(
-                f"| {part} | {r['size']} | {r['build_s']:.1f} | {r['compile_s']:.1f} | "
-                f"{r['steps_per_s']:.0f} | {r['peak_rss_GB']:.2f} |"
+                f"| {part} | {r['size']} | {r['build_s']:.1f} | {nengo_cols} | "
+                f"{r['compile_s']:.1f} | {r['steps_per_s']:.0f} | {r['peak_rss_GB']:.2f} |"
             )
         text = "\n".join(md) + "\n" + NOTE
         with open(os.path.join(args.out, "big.md"), "w") as f:
@@ -118,12 +159,12 @@ def main():
         return
     if args.part == "ensembles":
         net, _ = many_ensembles(args.ensembles, 50, 2)
-        res = measure(net)
+        res = measure(net, compare=not args.no_nengo)
         res["size"] = f"{args.ensembles} ensembles x 50 neurons"
     else:
         per = 1000
         net, _ = many_ensembles(args.neurons // per, per, 4, solve=not args.no_solve)
-        res = measure(net, n_steps=50)
+        res = measure(net, n_steps=50, compare=not args.no_nengo)
         res["size"] = f"{args.neurons} neurons ({args.neurons // per} ensembles x {per})"
         res["size"] += " (NoSolver decoders)" if args.no_solve else ""
     print("RESULT " + json.dumps(res))
