@@ -258,3 +258,32 @@ def test_device_memory_stays_flat_as_a_run_grows():
         assert device_bytes() <= one_chunk
         assert sim.data[p].shape == (4 * MAX_CHUNK, 50)
         assert sim.data[p].nbytes > 10 * one_chunk
+
+
+def test_last_chunk_of_a_long_run_reuses_the_longest_scan(monkeypatch):
+    """A run of one chunk and a few steps compiles one scan, not two, and gives
+    the same data as the same steps run in pieces."""
+    from nengojax.simulator import simulator as simulator_module
+
+    monkeypatch.setattr(simulator_module, "MAX_CHUNK", 64)
+    with nengo.Network(seed=0) as net:
+        u = nengo.Node(np.sin)
+        e = nengo.Ensemble(20, 1)
+        nengo.Connection(u, e)
+        p = nengo.Probe(e, synapse=0.01)
+    with nengojax.Simulator(net, progress_bar=False) as whole:
+        scan_lengths = set()
+        run = whole.compiled.run
+
+        def recording_run(params, state, n_steps, *args, **kwargs):
+            scan_lengths.add(n_steps)
+            return run(params, state, n_steps, *args, **kwargs)
+
+        monkeypatch.setattr(whole.compiled, "run", recording_run)
+        whole.run_steps(64 + 3)
+    with nengojax.Simulator(net, progress_bar=False) as pieces:
+        pieces.run_steps(30)
+        pieces.run_steps(37)
+    assert scan_lengths == {64}
+    assert whole.n_steps == 67 and whole.data[p].shape == (67, 1)
+    np.testing.assert_array_equal(whole.data[p], pieces.data[p])

@@ -33,7 +33,8 @@ def _bucket(n: int) -> int:
     """Scan length compiled for a run of ``n`` steps: the next power of 8.
 
     Runs of any length then share at most five compiled scans (1, 8, 64, 512
-    and 4096 steps); the steps past ``n`` are skipped inside the scan.
+    and 4096 steps); the steps past ``n`` are skipped inside the scan. A run
+    of more than 4096 steps runs all its chunks, the last too, in 4096 steps.
     """
     size = 1
     while size < n and size < MAX_CHUNK:
@@ -468,7 +469,10 @@ class Simulator:
             while done < steps:
                 n = min(steps - done, MAX_CHUNK)
                 chunk_inputs = {k: v[..., done : done + n, :] for k, v in inputs.items()}
-                self._run_chunk(n, chunk_inputs)
+                # The last, shorter chunk of a long run reuses the longest scan,
+                # compiled for the chunks before it: its idle steps cost
+                # microseconds each, another compile seconds.
+                self._run_chunk(n, chunk_inputs, size=MAX_CHUNK if done else None)
                 done += n
                 pt.total_progress.step(n)
 
@@ -528,9 +532,9 @@ class Simulator:
     def _streams(self):
         return np.arange(self.minibatch_size) if self.minibatch_size else 0
 
-    def _run_chunk(self, n, inputs):
+    def _run_chunk(self, n, inputs, size=None):
         model = self.compiled
-        size = _bucket(n)
+        size = _bucket(n) if size is None else size
         tax = self._time_axis
         try:
             host = model.host_inputs(self.state, n, skip=inputs.keys(), pad_to=size)
