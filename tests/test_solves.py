@@ -150,3 +150,16 @@ def test_all_zero_activities_is_nengos_build_error():
         nengo.Connection(a, b, eval_points=-np.ones((10, 1)))
     with pytest.raises(nengo.exceptions.BuildError, match="all zero"):
         built(net, SharingBuilder())
+
+
+def test_rates_after_fork_do_not_hang():
+    """A child forked after the rates' thread pool exists makes its own."""
+    import multiprocessing
+
+    rng = np.random.RandomState(0)
+    x, gain, bias = rng.uniform(-1, 1, (5000, 40)), np.ones(40), np.zeros(40)
+    want = block_rates(nengo.LIF(), x, gain, bias)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(block_rates, (nengo.LIF(), x, gain, bias)).get(timeout=60)
+    assert np.array_equal(got, want)

@@ -78,6 +78,16 @@ _BLOCK_SIZE = 1 << 16  # elements of the rates computed at once (fits in L2)
 _pool: ThreadPoolExecutor | None = None
 
 
+def _drop_pool() -> None:
+    """Forget the pool in a forked child: its threads did not survive the fork."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_pool)
+
+
 def _threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -133,7 +143,10 @@ class SharedSolves:
     def build(self, model, solver, conn, rng):
         """nengo's ``build_decoders`` for ``conn``, with shared solves."""
         if self.pending is None:
-            self.count(model.toplevel)
+            if model.toplevel is None:  # a lone object built into a model
+                self.pending = Counter()
+            else:
+                self.count(model.toplevel)
         if not _shares(conn) or (solver.weights and not solver.compositional):
             return nengo_build_solver(model, solver, conn, rng)
         ens = conn.pre_obj
