@@ -279,3 +279,23 @@ def test_a_returned_state_changed_in_place_is_checked_again():
     state["signals"][key] = jnp.zeros((7, 7))
     with pytest.raises(nengo.exceptions.ValidationError, match="does not come from this network"):
         model.run(params, state, 1)
+
+
+def test_cpu_params_share_the_read_only_host_copy():
+    """A param's device array on a CPU backend uses the compiled network's host
+    array (read-only, so neither can change) instead of a second copy."""
+
+    with nengo.Network(seed=0) as net:
+        a = nengo.Ensemble(300, 1)
+        b = nengo.Ensemble(200, 1)
+        conn = nengo.Connection(a.neurons, b.neurons, transform=np.ones((200, 300)) * 1e-3)
+    model = nengojax.compile(net)
+    key = model.program.key(conn, "weights")
+    host = model.program.params[key].init
+    assert not host.flags.writeable
+    with pytest.raises(ValueError):
+        host[0] = 1.0
+    device = model.init_params()[key]
+    np.testing.assert_array_equal(np.asarray(device), host)
+    if jax.default_backend() == "cpu":
+        assert device.unsafe_buffer_pointer() == host.ctypes.data

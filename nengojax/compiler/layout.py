@@ -25,6 +25,7 @@ import numpy as np
 from nengo.builder.signal import Signal
 from nengo.exceptions import BuildError
 
+from ..dtypes import frozen_host_array
 from .sparse import sparse_structure
 
 
@@ -158,24 +159,25 @@ class SignalLayout:
             kind = "scratch" if base in self.scratch else "state"
         else:
             kind = "const"
-        if sparse:
-            init = self.cast(sparse_structure(base)[3]).ravel()
-        else:
-            init = self.cast(np.asarray(base.initial_value)).ravel()
+        value = sparse_structure(base)[3] if sparse else np.asarray(base.initial_value)
+        # read-only and aligned: CPU device arrays share it instead of copying
+        init = frozen_host_array(value.ravel(), self.cast_dtype(value))
         self.bases.append(Base(base, index, kind, init, f"s{index}", sparse))
         self._base_of[base] = index
         return index
 
+    def cast_dtype(self, value: np.ndarray) -> np.dtype:
+        """The compute dtype of a NumPy value's kind."""
+        kind = np.asarray(value).dtype.kind
+        if kind in "fb":
+            return self.float_dtype
+        if kind in "iu":
+            return self.int_dtype
+        raise BuildError(f"Unsupported signal dtype {np.asarray(value).dtype}")
+
     def cast(self, value: np.ndarray) -> np.ndarray:
         """Cast a NumPy value to the compute dtype of its kind."""
-        value = np.asarray(value)
-        if value.dtype.kind == "f":
-            return value.astype(self.float_dtype)
-        if value.dtype.kind in "iu":
-            return value.astype(self.int_dtype)
-        if value.dtype.kind == "b":
-            return value.astype(self.float_dtype)
-        raise BuildError(f"Unsupported signal dtype {value.dtype}")
+        return np.asarray(value).astype(self.cast_dtype(value))
 
     def base_index(self, sig: Signal) -> int:
         """Index of ``sig``'s base, adding the base if needed (as a constant)."""
