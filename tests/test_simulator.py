@@ -273,13 +273,13 @@ def test_last_chunk_of_a_long_run_reuses_the_longest_scan(monkeypatch):
         p = nengo.Probe(e, synapse=0.01)
     with nengojax.Simulator(net, progress_bar=False) as whole:
         scan_lengths = set()
-        run = whole.compiled.run
+        run_chunk = whole.compiled.run_chunk
 
-        def recording_run(params, state, n_steps, *args, **kwargs):
+        def recording_run_chunk(params, state, n_steps, *args, **kwargs):
             scan_lengths.add(n_steps)
-            return run(params, state, n_steps, *args, **kwargs)
+            return run_chunk(params, state, n_steps, *args, **kwargs)
 
-        monkeypatch.setattr(whole.compiled, "run", recording_run)
+        monkeypatch.setattr(whole.compiled, "run_chunk", recording_run_chunk)
         whole.run_steps(64 + 3)
     with nengojax.Simulator(net, progress_bar=False) as pieces:
         pieces.run_steps(30)

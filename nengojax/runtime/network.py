@@ -89,7 +89,7 @@ class CompiledNetwork:
             )
             for k, v in program.probe_views.items()
         }
-        static = ("n_steps", "mode", "remat")
+        static = ("n_steps", "mode", "remat", "early_exit")
         self._run_jit = jax.jit(self._run_with_params, static_argnames=static)
         self._checked_params = None
         self._last_step_probes = None
@@ -254,7 +254,9 @@ class CompiledNetwork:
 
     # --- running ---------------------------------------------------------------------------
 
-    def _run_packed(self, packed, consts, state, inputs, host, n_active, n_steps, mode, remat):
+    def _run_packed(
+        self, packed, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
+    ):
         step = self.step_function(mode)
         return scan_steps(
             step,
@@ -272,14 +274,15 @@ class CompiledNetwork:
             unroll=self.unroll,
             stop_at_fault=step.ctx.checks_finite,
             time_major=step.ctx.uses_host_calls,
+            early_exit=early_exit,
         )
 
     def _run_with_params(
-        self, params, consts, state, inputs, host, n_active, n_steps, mode, remat
+        self, params, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
     ):
         packed = self.packer.pack(params, consts)
         return self._run_packed(
-            packed, consts, state, inputs, host, n_active, n_steps, mode, remat
+            packed, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
         )
 
     def check_params(self, params) -> None:
@@ -419,6 +422,9 @@ class CompiledNetwork:
             ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
             leading batch axis when ``state`` is batched.
         """
+        return self._run(params, state, n_steps, inputs, mode, remat, n_active, host, False)
+
+    def _run(self, params, state, n_steps, inputs, mode, remat, n_active, host, early_exit):
         n_steps = integer(n_steps, "n_steps", 0)
         if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValidationError(
@@ -435,7 +441,7 @@ class CompiledNetwork:
                 host = self.host_inputs(state, n_steps, inputs.keys())
             else:
                 host = self.host_inputs(state, int(n_active), inputs.keys(), pad_to=n_steps)
-        kwargs = dict(n_steps=n_steps, mode=mode, remat=remat)
+        kwargs = dict(n_steps=n_steps, mode=mode, remat=remat, early_exit=early_exit)
         consts = self.packer.consts
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
             consts = self.packer.with_param_bases(consts)  # traced params pack in the jit
@@ -459,9 +465,11 @@ class CompiledNetwork:
         return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}
 
     def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host):
-        """`run` with a scan of ``n_steps`` of which the first ``n_active`` run,
-        inputs and host values already prepared (for the Simulator)."""
-        return self.run(params, state, n_steps, inputs, n_active=n_active, host=host)
+        """`run` of the first ``n_active`` of ``n_steps`` steps, inputs and host
+        values already prepared (for the Simulator): a loop that stops after
+        ``n_active`` steps (probe rows past them are zeros), compiled once for
+        every ``n_active``; not reverse-differentiable, unlike `run`."""
+        return self._run(params, state, n_steps, inputs, "simulate", False, n_active, host, True)
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""

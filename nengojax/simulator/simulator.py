@@ -554,7 +554,7 @@ class Simulator:
                 for k, v in host.items()
             }
         try:
-            state, probes = model.run(self.params, self.state, size, inputs, n_active=n, host=host)
+            state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host)
             probes = distributed.to_host(probes)  # gathers across processes too
         except Exception as e:
             err = model.pop_callback_error()
