@@ -377,7 +377,7 @@ def trainable_keys(compiled, network=None) -> list[str]:
                 out.add(enc)
             elif value and source == "instance" and enc not in params:
                 _warn_state(obj, "encoders")
-            nvalue = _neurons_setting(network, obj.neurons, chains) if network else None
+            nvalue = _own_setting(network, obj.neurons, chains) if network else None
             bias = compiled.program.key(obj.neurons, "bias")
             if (ens_on if nvalue is None else nvalue) and bias in params:
                 out.add(bias)
@@ -389,35 +389,23 @@ def trainable_keys(compiled, network=None) -> list[str]:
             elif value and source == "instance" and obj.learning_rule is not None:
                 _warn_state(obj, "weights")
         elif isinstance(obj, nengo.Node):
-            if network is not None and _node_setting(network, obj, chains) is False:
+            if network is not None and _own_setting(network, obj, chains) is False:
                 continue
             base = compiled.program.key(obj, "params")
             out.update(k for k in params if k == base or k.startswith(base + "/"))
     return sorted(out)
 
 
-def _neurons_setting(network, neurons, chains):
-    """Neurons' own setting: only Neurons type/instance settings count."""
-    chain = chains.get(neurons, [network])
+def _own_setting(network, obj, chains):
+    """``obj``'s own setting: only settings on its type or on itself count, not
+    a network's default (used for neurons, which otherwise follow their
+    ensemble, and Nodes, whose JaxNode params are trainable unless set)."""
     value = None
-    for net in chain:
-        cp = net.config.params.get(Neurons)
-        if cp is not None and "trainable" in cp._extra_params and cp.trainable is not None:
-            value = cp.trainable
-        v = _instance_value(net.config, neurons)
+    for net in chains.get(obj, [network]):
+        v = _type_value(net.config, obj)
         if v is not None:
             value = v
-    return value
-
-
-def _node_setting(network, node, chains):
-    """A Node's own setting: only Node type and instance settings count."""
-    value = None
-    for net in chains.get(node, [network]):
-        v = _type_value(net.config, node)
-        if v is not None:
-            value = v
-        v = _instance_value(net.config, node)
+        v = _instance_value(net.config, obj)
         if v is not None:
             value = v
     return value

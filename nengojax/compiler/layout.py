@@ -175,10 +175,6 @@ class SignalLayout:
             return self.int_dtype
         raise BuildError(f"Unsupported signal dtype {np.asarray(value).dtype}")
 
-    def cast(self, value: np.ndarray) -> np.ndarray:
-        """Cast a NumPy value to the compute dtype of its kind."""
-        return np.asarray(value).astype(self.cast_dtype(value))
-
     def base_index(self, sig: Signal) -> int:
         """Index of ``sig``'s base, adding the base if needed (as a constant)."""
         base = sig.base
@@ -246,13 +242,11 @@ class SignalLayout:
 
 
 def _initial_view(init: np.ndarray, view) -> np.ndarray:
-    """A param's initial value as a read-only view of its base's (no copy: a
-    large weight matrix is held once), or a copy for a gathered view."""
+    """A param's initial value as a view of its base's (read-only as the base;
+    no copy: a large weight matrix is held once), or a copy for a gathered view."""
     if view.index is not None:
         return init[view.index]
-    value = init[view.start : view.stop].reshape(view.shape)
-    value.setflags(write=False)
-    return value
+    return init[view.start : view.stop].reshape(view.shape)
 
 
 @dataclasses.dataclass(frozen=True)

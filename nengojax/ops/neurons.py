@@ -45,7 +45,7 @@ def _host_neuron_step(op, ctx):
     dtype = ctx.float_dtype
     out_shape = tuple(op.output.shape)
     shapes = [tuple(op.state[n].shape) for n in names]
-    dtypes = [ctx.layout.cast(op.state[n].initial_value).dtype for n in names]
+    dtypes = [ctx.layout.cast_dtype(op.state[n].initial_value) for n in names]
     dt = ctx.dt
 
     def host(step, rng, J, *state):

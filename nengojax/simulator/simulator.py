@@ -33,8 +33,8 @@ def _bucket(n: int) -> int:
     """Scan length compiled for a run of ``n`` steps: the next power of 8.
 
     Runs of any length then share at most five compiled scans (1, 8, 64, 512
-    and 4096 steps); the steps past ``n`` are skipped inside the scan. A run
-    of more than 4096 steps runs all its chunks, the last too, in 4096 steps.
+    and 4096 steps); the loop stops after ``n`` steps. A run of more than
+    4096 steps runs all its chunks, the last too, in the 4096-step loop.
     """
     size = 1
     while size < n and size < MAX_CHUNK:
@@ -469,9 +469,9 @@ class Simulator:
             while done < steps:
                 n = min(steps - done, MAX_CHUNK)
                 chunk_inputs = {k: v[..., done : done + n, :] for k, v in inputs.items()}
-                # The last, shorter chunk of a long run reuses the longest scan,
-                # compiled for the chunks before it: its idle steps cost
-                # microseconds each, another compile seconds.
+                # The last, shorter chunk of a long run reuses the longest loop,
+                # compiled for the chunks before it (the loop stops after n
+                # steps), instead of compiling another.
                 self._run_chunk(n, chunk_inputs, size=MAX_CHUNK if done else None)
                 done += n
                 pt.total_progress.step(n)
