@@ -468,9 +468,42 @@ def make_train_epoch(
                 state = aux["state"]
             return (trainable, opt_state, state), (value, aux["losses"], aux["metrics"])
 
+        if jax.tree_util.tree_leaves(xs)[0].shape[0] == 1:
+            # one minibatch: no loop (see `holds_convolutions`)
+            first = jax.tree_util.tree_map(lambda v: v[0], (xs, ys))
+            carry, out = body((trainable, opt_state, state), first)
+            return carry, jax.tree_util.tree_map(lambda v: v[None], out)
         return jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
 
     return jit_training(train_batches, **jit_kwargs) if jit else train_batches
+
+
+def holds_convolutions(compiled) -> bool:
+    """Whether the network's step convolves: a nengo convolution transform, or a
+    `JaxNode` whose function calls ``lax.conv_general_dilated``.
+
+    XLA's CPU backend gives its fast (Eigen) kernels only to convolutions
+    outside loops; in a loop, the gradient's convolutions run ~15-30x slower.
+    So on CPU, ``Simulator.fit`` trains such networks one minibatch per call
+    (`make_train_epoch` calls a single minibatch without a loop), and one-step
+    examples run without a time loop (`.scan_steps`).
+    """
+    from nengo.builder.transforms import GeneralConvInc
+
+    from .jax_node import SimJaxNode
+
+    for op in compiled.model.operators:
+        if isinstance(op, GeneralConvInc):
+            return True
+        if isinstance(op, SimJaxNode) and op.output is not None:
+            node, dtype = op.node, compiled.float_dtype
+            leaves = [jax.ShapeDtypeStruct(np.shape(v), dtype) for v in node._leaves]
+            t = jax.ShapeDtypeStruct((), dtype) if op.t_passed else None
+            x = jax.ShapeDtypeStruct((node.size_in,), dtype) if op.x_passed else None
+            jaxpr = jax.make_jaxpr(node.flat_call)(leaves, t, x)
+            if "conv_general_dilated" in str(jaxpr):
+                return True
+    return False
 
 
 def make_eval_fn(

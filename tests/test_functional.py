@@ -265,3 +265,32 @@ def test_run_with_n_active_stays_differentiable():
 
     grad = jax.grad(loss)(params[key])
     assert np.all(np.isfinite(np.asarray(grad))) and np.any(np.asarray(grad) != 0)
+
+
+@pytest.mark.parametrize("batch", [None, 4])
+def test_one_step_runs_without_a_loop(batch):
+    """A one-step run (NengoDL-style one-step training examples) calls the step
+    directly: XLA's CPU backend gives convolutions inside a loop slow kernels.
+    Its results and gradients are those of the first step of a longer run."""
+    net, _, a, _, _ = _net()
+    with net:
+        p = nengo.Probe(a.neurons, synapse=None)
+    model = nengojax.compile(net)
+    params, state = model.init_params(), model.init_state(batch)
+    key = model.key(a.neurons, "bias")
+
+    def first_row(bias, n_steps):
+        final, probes = model.run({**params, key: bias}, state, n_steps)
+        out = probes[model.key(p)]
+        return out[:, 0] if batch else out[0]
+
+    one = jax.jit(lambda b: first_row(b, 1))
+    assert "while" not in one.lower(params[key]).as_text()
+    np.testing.assert_array_equal(one(params[key]), first_row(params[key], 3))
+
+    def loss(bias, n_steps):
+        return jnp.sum(first_row(bias, n_steps) ** 2)
+
+    g1 = jax.grad(loss)(params[key], 1)
+    np.testing.assert_allclose(g1, jax.grad(loss)(params[key], 3), rtol=1e-6, atol=1e-9)
+    assert np.any(np.asarray(g1) != 0)

@@ -152,3 +152,54 @@ def test_cycle_is_a_build_error():
     model.build(net)
     with pytest.raises(nengo.exceptions.BuildError, match="cycles"):
         optimize(model, operator_dependency_graph(model.operators))
+
+
+def layers(big, small):
+    """Three chained ensembles of ``big`` neurons and three of ``small``."""
+    with nengo.Network(seed=3) as net:
+        inp = nengo.Node(np.sin)
+        for n in (big, small):
+            ens = [nengo.Ensemble(n, 1) for _ in range(3)]
+            nengo.Connection(inp, ens[0])
+            for a, b in zip(ens[:-1], ens[1:], strict=True):
+                nengo.Connection(a, b)
+            nengo.Probe(ens[-1], synapse=0.01)
+    return net
+
+
+@pytest.mark.parametrize("bitset", [True, False], ids=["bitset", "nengo_sets"])
+def test_operators_with_large_signals_stay_apart(monkeypatch, bitset):
+    if not bitset:
+        monkeypatch.setattr(opmerge, "MAX_BITSET_OPS", 0)
+    net = layers(big=50, small=10)
+    default = merged_model(net, ours=True)
+    monkeypatch.setattr(opmerge, "LARGE_SIGNAL", 40)
+    split = merged_model(net, ours=True)
+
+    def input_base_sizes(model, n):
+        return sorted(
+            model.sig[e.neurons]["in"].base.size for e in net.all_ensembles if e.n_neurons == n
+        )
+
+    # by default all six ensembles share one merged input array ...
+    assert input_base_sizes(default, 50) == [180] * 3
+    # ... with the threshold below their size each has its own, and the small
+    # ones still merge
+    assert input_base_sizes(split, 50) == [50] * 3
+    assert input_base_sizes(split, 10) == [30] * 3
+    assert len(split.operators) > len(default.operators)
+
+
+def test_unmerged_large_signals_give_the_same_results(monkeypatch):
+    import nengojax
+
+    net = layers(big=50, small=10)
+    probes = net.all_probes
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(200)
+        merged = [sim.data[p] for p in probes]
+    monkeypatch.setattr(opmerge, "LARGE_SIGNAL", 40)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(200)
+        for p, want in zip(probes, merged, strict=True):
+            np.testing.assert_allclose(sim.data[p], want, atol=1e-6)

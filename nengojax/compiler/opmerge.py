@@ -17,6 +17,14 @@ merges too little per second of wall time, which depends on the machine;
 this one always runs until a pass merges nothing, so every build of a network
 merges the same way. Graphs of more than `MAX_BITSET_OPS` operators, whose
 bit sets could take gigabytes, get nengo's own sets instead.
+
+One rule is added: operators with a signal of `LARGE_SIGNAL` elements or more
+(a layer of a deep network, a conv feature map, a big ensemble) never merge.
+Merging saves a kernel per operator, which matters for many small ensembles
+and not for a few big layers; merged, big layers share one concatenated base,
+and every read of a part of it becomes, in a gradient, a zero-padded copy of
+the whole base (NengoDL's spiking-MNIST net: 28 such copies of 200 x 103,715
+floats per training step). Unmerged, each lives as its own array.
 """
 
 from __future__ import annotations
@@ -30,6 +38,13 @@ from .schedule import OrderedOps, cycle_error, readonly_signals_apart
 __all__ = ["optimize"]
 
 MAX_BITSET_OPS = 100_000  # operators; their bit sets take at most ~1.25 GB
+
+#: Operators with a signal of this many elements or more are not merged.
+LARGE_SIGNAL = 8192
+
+
+def _large(op) -> bool:
+    return any(sig.size >= LARGE_SIGNAL for sig in op.all_signals)
 
 
 def optimize(model, dg: dict) -> None:
@@ -205,7 +220,18 @@ class _Group(OpsToMerge):
         )
 
 
-class OrderedMergePass(OpMergePass):
+class _SkipLarge:
+    """Leave operators with large signals out of every merge (`LARGE_SIGNAL`)."""
+
+    def perform_merges_for_subset(self, subset: list) -> None:
+        large = [op for op in subset if _large(op)]
+        self.might_merge.difference_update(large)
+        if large:
+            subset = [op for op in subset if not _large(op)]
+        super().perform_merges_for_subset(subset)
+
+
+class OrderedMergePass(_SkipLarge, OpMergePass):
     """nengo's merge pass, with the candidates in build order."""
 
     def __init__(self, dg: dict):
@@ -213,7 +239,7 @@ class OrderedMergePass(OpMergePass):
         self.might_merge = OrderedOps(dg)  # not ordered by object identity
 
 
-class BitsetMergePass(OpMergePass):
+class BitsetMergePass(_SkipLarge, OpMergePass):
     """One pass of nengo's operator merger, with dependents held as bits."""
 
     def __init__(self, dg: dict):

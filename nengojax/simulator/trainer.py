@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from nengo.exceptions import SimulationError, ValidationError
@@ -69,6 +70,7 @@ class Trainer:
         self.sim = sim
         self.spec: TrainSpec | None = None
         self._predict_fn = None
+        self._convolves = None
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -176,7 +178,8 @@ class Trainer:
                 )
             weights[key] = float(w)
         keys = training.trainable_keys(compiled, compiled.program.toplevel)
-        self._warn_untrainable()
+        if optimizer is not None:  # evaluation alone trains nothing: nothing to warn about
+            self._warn_untrainable()
         self.spec = TrainSpec(optimizer, loss, metrics, weights, keys)
 
     def _warn_untrainable(self) -> None:
@@ -214,6 +217,17 @@ class Trainer:
             )
 
     # --- fit -------------------------------------------------------------------------------
+
+    def _one_minibatch_per_call(self) -> bool:
+        """Whether fit calls its step once per minibatch instead of looping over
+        them in one call: on CPU, for networks that convolve (XLA's CPU backend
+        runs the convolutions of a loop slowly; see
+        `nengojax.training.holds_convolutions`)."""
+        if self._convolves is None:
+            self._convolves = jax.default_backend() == "cpu" and training.holds_convolutions(
+                self.sim.compiled
+            )
+        return self._convolves
 
     def _epoch_fn(self, spec: TrainSpec, mode: str, remat: bool, stateful: bool):
         """The jitted `nengojax.training.make_train_epoch` for these settings."""
@@ -355,6 +369,8 @@ class Trainer:
         run_batches = self._epoch_fn(spec, mode, remat, bool(stateful))
         n_batches = n_items // mb
         chunk = chunk_size(n_batches) if verbose == 1 else n_batches
+        if self._one_minibatch_per_call():
+            chunk = 1
         # several processes run the same steps; process 0 alone prints
         show = verbose if distributed.is_main_process() else 0
         multi = placement.spans_processes
