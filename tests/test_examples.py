@@ -9,8 +9,15 @@ import sys
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-NAMES = ["from_nengo.py", "learning.py", "parameter_sweep.py", "spiking_digits.py"]
-NEEDS = {"spiking_digits.py": "sklearn"}
+NAMES = [
+    "from_nengo.py",
+    "learning.py",
+    "lmu.py",
+    "parameter_sweep.py",
+    "spiking_digits.py",
+    "spiking_mnist.py",
+]
+NEEDS = {"spiking_digits.py": "sklearn", "lmu.py": "sklearn", "spiking_mnist.py": "sklearn"}
 
 
 def _diff(stdout, prefix):
@@ -49,5 +56,14 @@ def test_example_runs(name, tmp_path):
     if name == "spiking_digits.py":
         assert "rate accuracy on the test set" in out.stdout
         assert "spiking accuracy, scale" in out.stdout
+    if name == "spiking_mnist.py":
+        assert "Accuracy after training (rate)" in out.stdout
+        # sim.evaluate with the notebook's accuracy "loss" agrees with predict
+        spiking = float(out.stdout.split("Accuracy after training (spiking, 10 steps): ")[1][:6])
+        assert abs(float(out.stdout.split("evaluate: ")[1][:6]) - spiking) < 1e-3
+    if name == "lmu.py":
+        assert _diff(out.stdout, "nengojax vs plain JAX forward pass") < 1e-4
+        assert _diff(out.stdout, "after training, nengojax vs plain JAX") < 1e-4
+        assert "Final test accuracy" in out.stdout
     if name == "learning.py":
         assert "test RMSE of x -> x^2" in out.stdout
