@@ -256,6 +256,13 @@ class JaxNode(nengo.Node):
             )
         return jnp.reshape(y, (self.size_out,))
 
+    def convolves(self, dtype) -> bool:
+        """Whether ``fn`` calls ``lax.conv_general_dilated`` (traced abstractly)."""
+        t = jax.ShapeDtypeStruct((), dtype)
+        x = jax.ShapeDtypeStruct((self.size_in,), dtype) if self.size_in > 0 else None
+        leaves = [jax.ShapeDtypeStruct(v.shape, dtype) for v in self._leaves]
+        return "conv_general_dilated" in str(jax.make_jaxpr(self.flat_call)(leaves, t, x))
+
     def _check_fn(self, shape_out, size_in) -> tuple:
         """Trace ``fn`` abstractly; returns the (inferred or checked) output shape."""
         dtype = default_float_dtype()

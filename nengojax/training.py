@@ -495,14 +495,8 @@ def holds_convolutions(compiled) -> bool:
     for op in compiled.model.operators:
         if isinstance(op, GeneralConvInc):
             return True
-        if isinstance(op, SimJaxNode) and op.output is not None:
-            node, dtype = op.node, compiled.float_dtype
-            leaves = [jax.ShapeDtypeStruct(np.shape(v), dtype) for v in node._leaves]
-            t = jax.ShapeDtypeStruct((), dtype) if op.t_passed else None
-            x = jax.ShapeDtypeStruct((node.size_in,), dtype) if op.x_passed else None
-            jaxpr = jax.make_jaxpr(node.flat_call)(leaves, t, x)
-            if "conv_general_dilated" in str(jaxpr):
-                return True
+        if isinstance(op, SimJaxNode) and op.node.convolves(compiled.float_dtype):
+            return True
     return False
 
 

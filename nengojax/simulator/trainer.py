@@ -191,12 +191,12 @@ class Trainer:
         params = compiled.program.params
         sig = compiled.model.sig
         chains = parents(network)
+        learned = {c.post_obj for c in network.all_connections if c.learning_rule is not None}
         candidates = []
         for ens in network.all_ensembles:
-            for obj, attr in ((ens, "encoders"), (ens.neurons, "bias")):
-                if attr == "encoders" and _voja_target(network, ens):
-                    continue
-                candidates.append((ens, obj, attr))
+            if ens not in learned:  # Voja learns these encoders: state, not params
+                candidates.append((ens, ens, "encoders"))
+            candidates.append((ens, ens.neurons, "bias"))
         for conn in network.all_connections:
             if conn.learning_rule is None:
                 candidates.append((conn, conn, "weights"))
@@ -219,14 +219,10 @@ class Trainer:
     # --- fit -------------------------------------------------------------------------------
 
     def _one_minibatch_per_call(self) -> bool:
-        """Whether fit calls its step once per minibatch instead of looping over
-        them in one call: on CPU, for networks that convolve (XLA's CPU backend
-        runs the convolutions of a loop slowly; see
-        `nengojax.training.holds_convolutions`)."""
+        """CPU: convolving nets fit 1 minibatch per call (`training.holds_convolutions`)."""
         if self._convolves is None:
-            self._convolves = jax.default_backend() == "cpu" and training.holds_convolutions(
-                self.sim.compiled
-            )
+            cpu = jax.default_backend() == "cpu"
+            self._convolves = cpu and training.holds_convolutions(self.sim.compiled)
         return self._convolves
 
     def _epoch_fn(self, spec: TrainSpec, mode: str, remat: bool, stateful: bool):
@@ -368,9 +364,8 @@ class Trainer:
         )
         run_batches = self._epoch_fn(spec, mode, remat, bool(stateful))
         n_batches = n_items // mb
-        chunk = chunk_size(n_batches) if verbose == 1 else n_batches
-        if self._one_minibatch_per_call():
-            chunk = 1
+        chunk = 1 if self._one_minibatch_per_call() else n_batches
+        chunk = min(chunk, chunk_size(n_batches)) if verbose == 1 else chunk
         # several processes run the same steps; process 0 alone prints
         show = verbose if distributed.is_main_process() else 0
         multi = placement.spans_processes
@@ -603,9 +598,3 @@ class Trainer:
         if verbose and distributed.is_main_process():
             print(" - ".join(f"{k}: {v:.6g}" for k, v in logs.items()))
         return logs
-
-
-def _voja_target(network, ens) -> bool:
-    return any(
-        conn.post_obj is ens and conn.learning_rule is not None for conn in network.all_connections
-    )
