@@ -14,6 +14,8 @@ NAMES = [
     "learning.py",
     "lmu.py",
     "parameter_sweep.py",
+    "spa_memory.py",
+    "spa_retrieval.py",
     "spiking_digits.py",
     "spiking_mnist.py",
 ]
