@@ -54,16 +54,6 @@ def _example(name):
     return module
 
 
-def _time(fn, reps):
-    fn()  # compile / warm up
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _alternate(fns: dict, reps: int) -> dict:
     """Best time of each function, the functions run in alternation."""
     for fn in fns.values():
@@ -75,6 +65,29 @@ def _alternate(fns: dict, reps: int) -> dict:
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)
     return best
+
+
+def _time_epochs(sim, inp, probe, x, y, opt, plain_step, p0, xs, ys, reps) -> dict:
+    """Seconds per minibatch of ``sim.fit`` and of the plain step over the same
+    minibatches (``xs``, ``ys``: stacked per minibatch), in alternation."""
+    n_batches = len(xs)
+    state = {"p": p0, "s": opt.init(p0)}
+
+    def plain_epoch():
+        p, s = state["p"], state["s"]
+        for b in range(n_batches):
+            p, s, loss = plain_step(p, s, xs[b], ys[b])
+        jax.block_until_ready(loss)
+        state["p"], state["s"] = p, s
+
+    sim.compile(optimizer=opt, loss={probe: "sparse_categorical_crossentropy"})
+
+    def nengojax_epoch():
+        sim.fit({inp: x}, {probe: y}, epochs=1, verbose=0, shuffle=False)
+
+    times = _alternate({"nengojax": nengojax_epoch, "plain": plain_epoch}, reps)
+    sim.close()
+    return {k: v / n_batches for k, v in times.items()}
 
 
 # --- conv net -------------------------------------------------------------------------
@@ -142,31 +155,15 @@ def conv_net(n_batches, reps, quick):
         u, s = opt.update(g, s, p)
         return optax.apply_updates(p, u), s, loss
 
-    p0 = params_of(sim)
-    state = {"p": p0, "s": opt.init(p0)}
     xs = jnp.asarray(x[:, 0]).reshape(n_batches, mb, -1)
     ys = jnp.asarray(y[:, 0, 0]).reshape(n_batches, mb)
-
-    def plain_epoch():
-        p, s = state["p"], state["s"]
-        for b in range(n_batches):
-            p, s, loss = plain_step(p, s, xs[b], ys[b])
-        jax.block_until_ready(loss)
-        state["p"], state["s"] = p, s
-
-    sim.compile(optimizer=opt, loss={out_p: "sparse_categorical_crossentropy"})
-
-    def nengojax_epoch():
-        sim.fit({inp: x}, {out_p: y}, epochs=1, verbose=0, shuffle=False)
-
-    times = _alternate({"nengojax": nengojax_epoch, "plain": plain_epoch}, reps)
-    sim.close()
+    times = _time_epochs(sim, inp, out_p, x, y, opt, plain_step, params_of(sim), xs, ys, reps)
     return {
         "model": "conv_net (spiking_mnist.py)",
         "minibatch": mb,
         "steps_per_example": 1,
         "max_abs_diff": diff,
-        **{k: v / n_batches for k, v in times.items()},
+        **times,
     }
 
 
@@ -191,30 +188,15 @@ def lmu(n_batches, reps, quick):
 
     opt = optax.adam(1e-3)
     plain_step = ex.plain_jax_train_step(forward, opt)
-    state = {"p": p0, "s": opt.init(p0)}
     xs = jnp.asarray(x).reshape(n_batches, mb, *x.shape[1:])
     ys = jnp.asarray(y).reshape(n_batches, mb, 1, 1)
-
-    def plain_epoch():
-        p, s = state["p"], state["s"]
-        for b in range(n_batches):
-            p, s, loss = plain_step(p, s, xs[b], ys[b])
-        jax.block_until_ready(loss)
-        state["p"], state["s"] = p, s
-
-    sim.compile(optimizer=opt, loss={probe: "sparse_categorical_crossentropy"})
-
-    def nengojax_epoch():
-        sim.fit({inp: x}, {probe: y}, epochs=1, verbose=0, shuffle=False)
-
-    times = _alternate({"nengojax": nengojax_epoch, "plain": plain_epoch}, reps)
-    sim.close()
+    times = _time_epochs(sim, inp, probe, x, y, opt, plain_step, p0, xs, ys, reps)
     return {
         "model": f"lmu (lmu.py, {units} units, order {order})",
         "minibatch": mb,
         "steps_per_example": 64,
         "max_abs_diff": diff,
-        **{k: v / n_batches for k, v in times.items()},
+        **times,
     }
 
 
