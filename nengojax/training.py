@@ -45,6 +45,7 @@ from nengo.exceptions import ValidationError
 
 from . import losses as _losses
 from .config import trainable_keys
+from .runtime.run import scan_or_call
 from .runtime.state import is_batched
 
 __all__ = [
@@ -468,12 +469,8 @@ def make_train_epoch(
                 state = aux["state"]
             return (trainable, opt_state, state), (value, aux["losses"], aux["metrics"])
 
-        if jax.tree_util.tree_leaves(xs)[0].shape[0] == 1:
-            # one minibatch: no loop (see `holds_convolutions`)
-            first = jax.tree_util.tree_map(lambda v: v[0], (xs, ys))
-            carry, out = body((trainable, opt_state, state), first)
-            return carry, jax.tree_util.tree_map(lambda v: v[None], out)
-        return jax.lax.scan(body, (trainable, opt_state, state), (xs, ys))
+        n_batches = jax.tree_util.tree_leaves(xs)[0].shape[0]
+        return scan_or_call(body, (trainable, opt_state, state), (xs, ys), n_batches)
 
     return jit_training(train_batches, **jit_kwargs) if jit else train_batches
 
@@ -484,9 +481,9 @@ def holds_convolutions(compiled) -> bool:
 
     XLA's CPU backend gives its fast (Eigen) kernels only to convolutions
     outside loops; in a loop, the gradient's convolutions run ~15-30x slower.
-    So on CPU, ``Simulator.fit`` trains such networks one minibatch per call
-    (`make_train_epoch` calls a single minibatch without a loop), and one-step
-    examples run without a time loop (`.scan_steps`).
+    So on CPU, ``Simulator.fit`` trains such networks one minibatch per call,
+    and one call over one minibatch, or a one-step run, has no loop
+    (`.scan_or_call`).
     """
     from nengo.builder.transforms import GeneralConvInc
 

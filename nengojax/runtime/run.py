@@ -3,6 +3,8 @@
 Every way of running a network (`.CompiledNetwork.run`, `Simulator.run_steps`,
 ``fit``, ``evaluate``, ``predict``, the functional training layer) enters
 `scan_steps`. A minibatch is a ``jax.vmap`` of the same scan over items.
+`scan_or_call` is the scan itself (also over the minibatches of a training
+epoch): one without a loop when it has a single step.
 """
 
 from __future__ import annotations
@@ -11,6 +13,20 @@ import jax
 import jax.numpy as jnp
 
 from .state import batch_size
+
+
+def scan_or_call(body, init, xs, length: int, unroll: int = 1):
+    """``lax.scan(body, init, xs, length)``, but a length of 1 calls ``body`` once,
+    without a loop.
+
+    XLA's CPU backend runs the convolutions that a loop holds (even a loop it
+    later removes) without its fast kernels: a conv net's training step on
+    one-step examples, or on one minibatch, was ~15x slower in a loop.
+    """
+    if length != 1:
+        return jax.lax.scan(body, init, xs, length=length, unroll=unroll)
+    carry, out = body(init, jax.tree_util.tree_map(lambda v: v[0], xs))
+    return carry, jax.tree_util.tree_map(lambda v: v[None], out)
 
 
 def scan_steps(
@@ -137,16 +153,8 @@ def scan_steps(
                 active(i, carry), lambda c: one(c, host_row, input_row), idle, carry
             )
 
-        if n_steps == 1 and n_active is None:
-            # One step (a NengoDL-style one-step training example) is called
-            # directly, without a loop: XLA's CPU backend runs convolutions
-            # that a loop holds, even one it later removes, without its fast
-            # kernels (a conv net's fit step ~15x slower).
-            first = jax.tree_util.tree_map(lambda v: v[0], (item_host, item_inputs))
-            carry, out = one(item_state, *first)
-            return carry, jax.tree_util.tree_map(lambda v: v[None], out)
         xs = (jnp.arange(n_steps), item_host, item_inputs)
-        return jax.lax.scan(body, item_state, xs, length=n_steps, unroll=unroll)
+        return scan_or_call(body, item_state, xs, n_steps, unroll)
 
     if not batched:
         return scan(state, inputs, host)
