@@ -39,12 +39,15 @@ import scipy.linalg
 from nengo.builder import Builder
 from nengo.builder.connection import build_solver as nengo_build_solver
 from nengo.builder.connection import get_eval_points, get_targets
+from nengo.builder.transforms import build_dense as nengo_build_dense
 from nengo.ensemble import Ensemble
 from nengo.exceptions import BuildError
 from nengo.neurons import Direct
 from nengo.rc import rc
 from nengo.solvers import LstsqL2, Solver
 from nengo.utils.least_squares_solvers import Cholesky, rmses
+
+from .dense import build_dense_in_place, builds_in_place
 
 __all__ = ["SharingBuilder"]
 
@@ -214,6 +217,12 @@ class SharingBuilder(Builder):
             and _builder_for(obj) is nengo_build_solver
         ):
             return self.solves.build(model, obj, *args, **kwargs)
+        if (
+            not model.has_built(obj)
+            and _builder_for(obj) is nengo_build_dense
+            and builds_in_place(obj, kwargs.get("decoders"), kwargs.get("encoders"))
+        ):
+            return build_dense_in_place(model, obj, *args, **kwargs)
         return Builder.build(model, obj, *args, **kwargs)
 
     def done(self) -> None:
