@@ -108,6 +108,9 @@ def make_view(sig: Signal, base_index: int) -> View:
     return View(base_index, shape, None, None, idx, False)
 
 
+MAX_PIECES = 8  # parts of a base held apart while a step is traced (see piecewise)
+
+
 @dataclasses.dataclass
 class Base:
     """A base signal and its home."""
@@ -149,6 +152,35 @@ class SignalLayout:
         for op in operators:
             for sig in op.all_signals:
                 self._add_base(sig.base, written)
+        self.piecewise = self._piecewise_bases(operators)
+
+    def _piecewise_bases(self, operators) -> frozenset:
+        """Written bases whose operators touch a few contiguous parts of them.
+
+        Such a base is held as the arrays written to its parts while a step is
+        traced (see `nengojax.ops.pieces`): its reads are then the written
+        arrays themselves, and no write updates the whole base. A base
+        qualifies when every signal of it that an operator touches is a slice
+        and their bounds cut it into at most `MAX_PIECES` parts.
+        """
+        bounds: dict[int, set] = {}
+        gathered = set()
+        for op in operators:
+            for sig in op.all_signals:
+                i = self.base_index(sig)
+                base = self.bases[i]
+                if base.kind not in ("state", "scratch") or base.sparse:
+                    continue
+                view = self.view(sig)
+                if view.index is not None:
+                    gathered.add(i)
+                    continue
+                bounds.setdefault(i, {0, base.init.size}).update((view.start, view.stop))
+        return frozenset(
+            i
+            for i, cuts in bounds.items()
+            if i not in gathered and 2 < len(cuts) <= MAX_PIECES + 1
+        )
 
     def _add_base(self, base: Signal, written: set) -> int:
         if base in self._base_of:

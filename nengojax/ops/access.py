@@ -63,20 +63,21 @@ class MergedAccess:
 
     def read(self, env) -> jax.Array:
         """The merged vector of the signals' current values."""
-        pieces = [_take(env.read_flat(base), idx) for base, idx, _ in self.runs]
+        pieces = [_read(env, base, idx) for base, idx, _ in self.runs]
         vec = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
         return vec if self._order is None else vec[self._order]
 
     def write(self, env, vec, inc: bool = False) -> None:
         """Set (or increment) the signals from a merged vector."""
         for base, idx, positions in self.runs:
-            arr = env.read_flat(base)
-            part = _take(vec, positions).astype(arr.dtype)
+            part = _take(vec, positions).astype(env.dtype_of(base))
             if _contiguous(idx):
-                start = int(idx[0])
-                if inc:
-                    part = arr[start : start + idx.size] + part
-                arr = jax.lax.dynamic_update_slice(arr, part, (start,))
+                env.write_range(base, int(idx[0]), int(idx[0]) + idx.size, part, inc)
             else:
-                arr = arr.at[idx].add(part) if inc else arr.at[idx].set(part)
-            env.set_flat(base, arr)
+                env.write_index(base, idx, part, inc)
+
+
+def _read(env, base, idx):
+    if _contiguous(idx):
+        return env.read_range(base, int(idx[0]), int(idx[0]) + idx.size)
+    return env.read_flat(base)[idx]

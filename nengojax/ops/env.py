@@ -8,6 +8,7 @@ import numpy as np
 from nengo.builder.signal import Signal
 
 from ..compiler.layout import SignalLayout, View
+from .pieces import Pieces
 
 
 class StepEnv:
@@ -22,7 +23,9 @@ class StepEnv:
     layout : SignalLayout
         Static signal homes.
     values : dict
-        Base index -> flat JAX array, for every base.
+        Base index -> flat JAX array, for every base. The layout's piecewise
+        bases are held as `.Pieces` while the step is traced (`final_values`
+        gives flat arrays again).
     host : dict
         Host source key -> this step's value.
     inputs : dict
@@ -37,7 +40,9 @@ class StepEnv:
 
     def __init__(self, layout: SignalLayout, values, host, inputs, rng, dt, stream=0):
         self.layout = layout
-        self.values = values
+        self.values = dict(values)
+        for i in layout.piecewise:
+            self.values[i] = Pieces.whole(self.values[i])
         self.host = host
         self.inputs = inputs
         self._rng = rng
@@ -51,39 +56,66 @@ class StepEnv:
     def read(self, sig: Signal | View) -> jax.Array:
         """Current value of ``sig``, with its shape."""
         v = self._view(sig)
-        arr = self.values[v.base]
         if v.full:
-            return arr.reshape(v.shape)
+            return self.read_flat(v.base).reshape(v.shape)
         if v.index is None:
-            return arr[v.start : v.stop].reshape(v.shape)
-        return arr[v.index]
+            return self.read_range(v.base, v.start, v.stop).reshape(v.shape)
+        return self.read_flat(v.base)[v.index]
 
     def read_flat(self, base_index: int) -> jax.Array:
         """The whole flat array of a base (for sparse data and merged reads)."""
-        return self.values[base_index]
+        arr = self.values[base_index]
+        return arr.flat() if isinstance(arr, Pieces) else arr
+
+    def read_range(self, base_index: int, start: int, stop: int) -> jax.Array:
+        """Elements ``start:stop`` of a base's flat array."""
+        arr = self.values[base_index]
+        if isinstance(arr, Pieces):
+            return arr.read(start, stop)
+        return arr[start:stop]
 
     def set_flat(self, base_index: int, value) -> None:
         """Replace the whole flat array of a base."""
+        if isinstance(self.values[base_index], Pieces):
+            value = Pieces.whole(value)
         self.values[base_index] = value
+
+    def write_range(self, base_index: int, start: int, stop: int, value, inc: bool) -> None:
+        """Set (or increment) elements ``start:stop`` of a base from flat ``value``."""
+        if start == stop:
+            return
+        arr = self.values[base_index]
+        if inc:
+            value = self.read_range(base_index, start, stop) + value
+        if isinstance(arr, Pieces):
+            self.values[base_index] = arr.write(start, stop, value)
+        elif start == 0 and stop == arr.shape[0]:
+            self.values[base_index] = value
+        else:
+            # a slice update, not a scatter: XLA compiles and fuses it better
+            self.values[base_index] = jax.lax.dynamic_update_slice(arr, value, (start,))
+
+    def write_index(self, base_index: int, idx, value, inc: bool) -> None:
+        """Set (or increment) the elements at flat indices ``idx`` from ``value``."""
+        arr = self.read_flat(base_index)
+        self.set_flat(base_index, arr.at[idx].add(value) if inc else arr.at[idx].set(value))
+
+    def dtype_of(self, base_index: int) -> np.dtype:
+        """The dtype of a base's values."""
+        return self.values[base_index].dtype
+
+    def final_values(self) -> dict:
+        """Base index -> flat JAX array of every base, as the step leaves them."""
+        return {i: self.read_flat(i) for i in self.values}
 
     def _write(self, sig, value, inc: bool) -> None:
         v = self._view(sig)
-        arr = self.values[v.base]
-        value = jnp.asarray(value, dtype=arr.dtype)
+        value = jnp.asarray(value, dtype=self.values[v.base].dtype)
         value = jnp.broadcast_to(value, v.shape).ravel()
-        if v.full:
-            new = arr + value if inc else value
-        elif v.index is None:
-            if v.start == v.stop:
-                return
-            # a slice update, not a scatter: XLA compiles and fuses it better
-            if inc:
-                value = arr[v.start : v.stop] + value
-            new = jax.lax.dynamic_update_slice(arr, value, (v.start,))
+        if v.index is None:
+            self.write_range(v.base, v.start, v.stop, value, inc)
         else:
-            idx = v.index.ravel()
-            new = arr.at[idx].add(value) if inc else arr.at[idx].set(value)
-        self.values[v.base] = new
+            self.write_index(v.base, v.index.ravel(), value, inc)
 
     def set(self, sig: Signal | View, value) -> None:
         """``sig[...] = value``."""

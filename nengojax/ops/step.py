@@ -65,6 +65,7 @@ class StepFunction:
                 env.set(program.node_views[key], input_row[key])
         for apply in self.applies:
             apply(env)
+        values = env.final_values()
         new_state = dict(state)
         new_state["signals"] = {b.key: values[b.index] for b in layout.bases if b.kind == "state"}
         if env.checks:  # the first step and operator with a non-finite value
