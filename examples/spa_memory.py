@@ -87,15 +87,18 @@ test loss 0.071 -> 0.058 (accuracy 0.047 both: too little training to show).
 The full procedure runs in 4-6 minutes here (7 next to other work), so
 nothing is scaled down.
 
-Note: nengo's operator merger puts the weights of 5 of part 2's 1608
-connections in one array with simulation state, and ``sim.compile`` warns that
-they cannot be trained: scalar weights between passthrough Nodes inside the
-``nengo.networks.Product`` of the circular convolutions (``connection_10``:
-``input_b -> sq1/sq2`` input in the binding network; ``connection_810``,
-``connection_811``: ``input_a``/``input_b`` -> ``sq1/sq2`` inputs, and
-``connection_814``, ``connection_815``: ``sq1/sq2`` ``square`` outputs -> the
-product's output, in the unbinding network). NengoDL trains these 5 scalars;
-``nengojax.Simulator(net, optimize=False)`` would. Part 1 has none.
+Note: nengo's operator merger stores the weights of 5 of part 2's 1608
+connections once with an equal weight of another connection, so each pair is
+trained as one value, and ``sim.compile`` warns that they are trained tied
+(`nengojax.training.untrainable` lists them): scalar weights between
+passthrough Nodes inside the ``nengo.networks.Product`` of the circular
+convolutions (``connection_10``: ``input_b -> sq1/sq2`` input in the binding
+network; ``connection_810``, ``connection_811``: ``input_a``/``input_b`` ->
+``sq1/sq2`` inputs, and ``connection_814``, ``connection_815``: ``sq1/sq2``
+``square`` outputs -> the product's output, in the unbinding network; all tied
+to ``connection_9``, ``connection_13`` or ``connection_14``). NengoDL trains
+these 5 scalars apart; ``nengojax.Simulator(net, optimize=False)`` would.
+Part 1 has none.
 
 Usage: ``python examples/spa_memory.py [--quick] [--outdir DIR]``
 (``--quick``: fewer training examples and epochs, for the tests).
@@ -106,7 +109,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 
 import matplotlib
 
@@ -205,9 +207,8 @@ def run_memory(quick=False, outdir=None, n_train=None, epochs=None, verbose=0):
     train_inputs, train_targets, _ = get_memory_data(n_train, dims, SEED, t_int, t_mem)
     r["t_data"] = time.perf_counter() - t0
     with nengojax.Simulator(net, minibatch_size=minibatch, seed=SEED, progress_bar=False) as sim:
-        r["untrainable"] = compile_noting(
-            sim, optimizer=optax.rmsprop(1e-4), loss={memory_probe: nengojax.losses.mse}
-        )
+        sim.compile(optimizer=optax.rmsprop(1e-4), loss={memory_probe: nengojax.losses.mse})
+        r["untrainable"] = nengojax.training.untrainable(sim.compiled)
         test = ({sp_input: test_inputs}, {memory_probe: test_targets})
         r["loss_before"] = sim.evaluate(*test, verbose=0)["loss"]
         t0 = time.perf_counter()
@@ -364,12 +365,12 @@ def run_binding(quick=False, outdir=None, n_train=None, epochs=None, verbose=0, 
     with nengojax.Simulator(net, minibatch_size=minibatch, seed=SEED, progress_bar=False) as sim:
         sim.compile(loss={out_p: nan_mse})
         r["loss_before"] = sim.evaluate(test_inputs, {out_p: test_targets}, verbose=0)["loss"]
-        r["untrainable"] = compile_noting(
-            sim,
+        sim.compile(
             optimizer=optax.rmsprop(1e-4),
             loss=nan_mse,
             loss_weights={out_p: 1.0, probes["conv"]: 0.25, probes["memory"]: 0.25},
         )
+        r["untrainable"] = nengojax.training.untrainable(sim.compiled)
         t0 = time.perf_counter()
         history = sim.fit(train_inputs, train_targets, epochs=epochs, verbose=verbose)
         r["t_fit"] = time.perf_counter() - t0
@@ -409,18 +410,6 @@ def run_binding(quick=False, outdir=None, n_train=None, epochs=None, verbose=0, 
     return r
 
 
-def compile_noting(sim, **kwargs):
-    """``sim.compile(**kwargs)``, returning the keys it warns cannot be trained."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sim.compile(**kwargs)
-    noted = [w for w in caught if "cannot be trained" in str(w.message)]
-    for w in caught:
-        if w not in noted:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return [str(w.message).split("]")[0] + "]" for w in noted]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer examples and epochs")
@@ -432,8 +421,8 @@ def main():
     verbose = 0 if args.quick else 2
     if args.part in ("1", "both"):
         r = run_memory(args.quick, args.outdir, verbose=verbose)
-        for keys in r["untrainable"]:
-            print(f"part 1 compile: {keys} cannot be trained (packed with state)")
+        for key, why in r["untrainable"].items():
+            print(f"part 1 compile: {key} is not a param of its own ({why})")
         print(
             f"part 1 fit: {r['epochs']} epochs x {r['n_train']} items of 50 steps, minibatch "
             f"32, optax.rmsprop(1e-4): {r['t_fit']:.1f} s (incl. compile; data "
@@ -446,8 +435,8 @@ def main():
         )
     if args.part in ("2", "both"):
         r = run_binding(args.quick, args.outdir, verbose=verbose)
-        for keys in r["untrainable"]:
-            print(f"part 2 compile: {keys} cannot be trained (packed with state)")
+        for key, why in r["untrainable"].items():
+            print(f"part 2 compile: {key} is not a param of its own ({why})")
         print(
             f"part 2 fit: {r['epochs']} epochs x {r['n_train']} items of 50 steps, minibatch "
             f"64, optax.rmsprop(1e-4): {r['t_fit']:.1f} s (incl. compile; data "

@@ -49,13 +49,14 @@ loosely. ``--quick`` (1000 training items, 15 epochs): 0.06 -> 0.22, loss
 0.041 -> 0.025, 10-16 s in all. The full procedure is cheap here, so nothing
 is scaled down.
 
-Note: nengo's operator merger puts the weight of one connection
+Note: nengo's operator merger stores the weight of one connection
 (``connection_6``: ``Product.input_b -> sq1.input``, a scalar ``1/sqrt(2)``
 between passthrough Nodes inside the circular convolution; 1 of 419
-connections, 1 of 7685 parameter values) in one array with simulation state,
-and ``sim.compile`` warns that it cannot be trained. NengoDL trains it; the
-figures above show that it does not matter here
-(``nengojax.Simulator(net, optimize=False)`` would train it).
+connections) once with the equal weight of ``connection_5`` (``input_a ->
+sq1.input``), so the two are trained as one value, and ``sim.compile`` warns
+that they are trained tied (`nengojax.training.untrainable` lists them).
+NengoDL trains them apart; the figures above show that it does not matter
+here (``nengojax.Simulator(net, optimize=False)`` would train them apart).
 
 Usage: ``python examples/spa_retrieval.py [--quick] [--outdir DIR]``
 """
@@ -63,7 +64,6 @@ Usage: ``python examples/spa_retrieval.py [--quick] [--outdir DIR]``
 import argparse
 import os
 import time
-import warnings
 
 import matplotlib
 
@@ -148,18 +148,6 @@ def plot_similarity(ax, vocab, output, target, title):
     ax.set_title(title)
 
 
-def compile_noting(sim, **kwargs):
-    """``sim.compile(**kwargs)``, returning the keys it warns cannot be trained."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        sim.compile(**kwargs)
-    noted = [w for w in caught if "cannot be trained" in str(w.message)]
-    for w in caught:
-        if w not in noted:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return [str(w.message).split("]")[0] + "]" for w in noted]
-
-
 def run(quick=False, outdir=None, n_train=None, epochs=None, verbose=0):
     """The notebook's steps; returns a dict of the figures (accuracies, losses, times)."""
     n_train = n_train or (1000 if quick else 5000)
@@ -186,9 +174,8 @@ def run(quick=False, outdir=None, n_train=None, epochs=None, verbose=0):
 
     # training (the notebook's do_training=True path)
     with nengojax.Simulator(net, minibatch_size=MINIBATCH, seed=SEED, progress_bar=False) as sim:
-        result["untrainable"] = compile_noting(
-            sim, optimizer=optax.rmsprop(2e-3), loss=nengojax.losses.mse
-        )
+        sim.compile(optimizer=optax.rmsprop(2e-3), loss=nengojax.losses.mse)
+        result["untrainable"] = nengojax.training.untrainable(sim.compiled)
         t0 = time.perf_counter()
         history = sim.fit(
             {trace_inp: train_traces, cue_inp: train_cues},
@@ -233,8 +220,8 @@ def main():
     t_start = time.perf_counter()
     r = run(args.quick, args.outdir, args.n_train, args.epochs, verbose=0 if args.quick else 2)
     print(f"data: {r['n_train']} training traces, {MINIBATCH} test traces ({r['t_data']:.1f} s)")
-    for keys in r["untrainable"]:
-        print(f"compile: {keys} cannot be trained (packed with state by nengo's optimizer)")
+    for key, why in r["untrainable"].items():
+        print(f"compile: {key} is not a param of its own ({why})")
     print(
         f"fit: {r['epochs']} epochs x {r['n_train']} items, minibatch {MINIBATCH}, "
         f"optax.rmsprop(2e-3): {r['t_fit']:.1f} s (incl. compile); loss "

@@ -396,6 +396,54 @@ def trainable_keys(compiled, network=None) -> list[str]:
     return sorted(out)
 
 
+def untrainable(compiled, network=None) -> dict[str, str]:
+    """Encoders, biases and weights the config makes trainable that are not params.
+
+    nengo's operator merger decides where signals live. Two cases leave a
+    signal out of ``params``: it shares an array with simulation state, or it
+    was stored once with an equal signal of another object (the scalar
+    transforms of merged connections), which is then trained as one value.
+    Building with ``optimize=False`` (no merging) makes each its own param.
+    Weights changed by a learning rule are state by design and not listed.
+
+    Parameters
+    ----------
+    compiled : nengojax.CompiledNetwork
+        The compiled network.
+    network : nengo.Network, optional
+        The network holding the config (default: ``compiled.network``).
+
+    Returns
+    -------
+    dict
+        Key of each such signal -> why: ``"state"``, or the key of the param it
+        is trained as (see `nengojax.CompiledNetwork.key`).
+    """
+    network = compiled.network if network is None else network
+    if network is None or get_setting(network, "inference_only", False):
+        return {}
+    program = compiled.program
+    sig = program.model.sig
+    chains = parents(network)
+    learned = {c.post_obj for c in network.all_connections if c.learning_rule is not None}
+    candidates = []
+    for ens in network.all_ensembles:
+        if ens not in learned:  # Voja learns these encoders: state, not params
+            candidates.append((ens, ens, "encoders"))
+        candidates.append((ens, ens.neurons, "bias"))
+    for conn in network.all_connections:
+        if conn.learning_rule is None:
+            candidates.append((conn, conn, "weights"))
+    out = {}
+    for owner, obj, attr in candidates:
+        key = program.key(obj, attr)
+        if sig.get(obj, {}).get(attr) is None or key in program.params:
+            continue
+        if resolve_trainable(network, owner, chains)[0] is not False:
+            out[key] = program.layout.tied.get(key, "state")
+    return out
+
+
 def _own_setting(network, obj, chains):
     """``obj``'s own setting: only settings on its type or on itself count, not
     a network's default (used for neurons, which otherwise follow their

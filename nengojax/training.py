@@ -44,7 +44,7 @@ import optax
 from nengo.exceptions import ValidationError
 
 from . import losses as _losses
-from .config import trainable_keys
+from .config import trainable_keys, untrainable
 from .runtime.run import scan_or_call
 from .runtime.state import is_batched
 
@@ -57,6 +57,7 @@ __all__ = [
     "minibatch_indices",
     "split_params",
     "trainable_keys",
+    "untrainable",
 ]
 
 

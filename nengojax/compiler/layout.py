@@ -241,10 +241,14 @@ class SignalLayout:
         Returns
         -------
         dict
-            Param key -> `Param`, in ``model.sig`` order.
+            Param key -> `Param`, in ``model.sig`` order. A signal in the same
+            place as an earlier param (nengo's operator merger stores equal
+            scalar transforms once) is not a param of its own: ``tied`` maps its
+            key to that param's.
         """
         params: dict[str, Param] = {}
-        seen = set()
+        seen: dict[tuple, str] = {}
+        self.tied: dict[str, str] = {}  # key of a signal -> key of the param holding it
         for obj, sigs in model.sig.items():
             if not keys.has(obj):
                 continue
@@ -265,11 +269,13 @@ class SignalLayout:
                     view = self.view(sig)
                     value = _initial_view(base.init, view)
                 ident = (bi, _view_signature(view))
-                if ident in seen:
+                key = keys.key(obj, attr)
+                if ident in seen:  # nengo's merger stored equal values once
+                    self.tied[key] = seen[ident]
                     continue
-                seen.add(ident)
+                seen[ident] = key
                 base.kind = "param"
-                params[keys.key(obj, attr)] = Param(bi, view, value)
+                params[key] = Param(bi, view, value)
         return params
 
 

@@ -169,7 +169,10 @@ class CompiledNetwork:
         ``attr`` in params (``model.key(ens.neurons, "bias")``).
 
         ``key(ens, "bias")`` is the bias of ``ens.neurons``, as
-        ``sim.data[ens].bias``. An ``attr`` that names no param raises a
+        ``sim.data[ens].bias``. A signal that nengo's operator merger stored in
+        one place with another param's (equal scalar transforms of merged
+        connections) gives that param's key: they are one value, trained as one.
+        An ``attr`` that names no param raises a
         `nengo.exceptions.ValidationError` saying why.
         """
         program = self.program
@@ -178,6 +181,8 @@ class CompiledNetwork:
         key = program.key(obj, attr)
         if key in program.params:
             return key
+        if key in program.layout.tied:  # stored once with an equal param by nengo's merger
+            return program.layout.tied[key]
         if attr == "bias" and isinstance(obj, nengo.Ensemble):
             alt = program.key(obj.neurons, "bias")
             if alt in program.params:

@@ -29,7 +29,7 @@ import numpy as np
 from nengo.exceptions import SimulationError, ValidationError
 
 from .. import distributed, training
-from ..config import get_setting, parents, resolve_trainable
+from ..config import get_setting, untrainable
 from ..runtime.state import add_batch_axis
 from ..sharding import batch_sharding, replicated
 from . import data
@@ -185,33 +185,22 @@ class Trainer:
     def _warn_untrainable(self) -> None:
         """Warn about configured-trainable signals that are not params."""
         compiled = self.sim.compiled
-        network = compiled.program.toplevel
-        if network is None:
-            return
-        params = compiled.program.params
-        sig = compiled.model.sig
-        chains = parents(network)
-        learned = {c.post_obj for c in network.all_connections if c.learning_rule is not None}
-        candidates = []
-        for ens in network.all_ensembles:
-            if ens not in learned:  # Voja learns these encoders: state, not params
-                candidates.append((ens, ens, "encoders"))
-            candidates.append((ens, ens.neurons, "bias"))
-        for conn in network.all_connections:
-            if conn.learning_rule is None:
-                candidates.append((conn, conn, "weights"))
-        missing = []
-        for owner, obj, attr in candidates:
-            key = compiled.program.key(obj, attr)
-            if sig.get(obj, {}).get(attr) is None or key in params:
-                continue
-            if resolve_trainable(network, owner, chains)[0] is not False:
-                missing.append(key)
-        if missing:
+        missing = untrainable(compiled, compiled.program.toplevel)
+        state = [k for k, why in missing.items() if why == "state"]
+        tied = [f"{k} (as {why})" for k, why in missing.items() if why != "state"]
+        if state:
             warnings.warn(
-                f"{missing} cannot be trained: nengo's operator merger put these signals in "
+                f"{state} cannot be trained: nengo's operator merger put these signals in "
                 "one array with simulation state, so they are not parameters. Build the "
                 "Simulator with optimize=False to train them.",
+                UserWarning,
+                stacklevel=4,
+            )
+        if tied:
+            warnings.warn(
+                f"{tied} are trained tied: nengo's operator merger stored each with an equal "
+                "signal of another object, trained as one value. Build the Simulator with "
+                "optimize=False to train them apart.",
                 UserWarning,
                 stacklevel=4,
             )
