@@ -203,3 +203,23 @@ def test_unmerged_large_signals_give_the_same_results(monkeypatch):
         sim.run_steps(200)
         for p, want in zip(probes, merged, strict=True):
             np.testing.assert_allclose(sim.data[p], want, atol=1e-6)
+
+
+def test_large_constant_signals_still_merge(monkeypatch):
+    # decoders of 2 x 30 = 60 elements are constants: the threshold of 40 does
+    # not keep their products apart (nengo_spa's many 16-D ensembles)
+    with nengo.Network(seed=4) as net:
+        inp = nengo.Node([0.5, -0.5])
+        out = nengo.Node(size_in=2)
+        ens = [nengo.Ensemble(30, 2) for _ in range(4)]
+        conns = []
+        for e in ens:
+            nengo.Connection(inp, e)
+            conns.append(nengo.Connection(e, out))
+    default = merged_model(net, ours=True)
+    monkeypatch.setattr(opmerge, "LARGE_SIGNAL", 40)
+    split = merged_model(net, ours=True)
+    assert len(split.operators) == len(default.operators)
+    for c in conns:
+        assert split.sig[c]["weights"].size == 60
+        assert split.sig[c]["weights"].base.size > 60  # merged with the others

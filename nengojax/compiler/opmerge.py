@@ -18,8 +18,12 @@ this one always runs until a pass merges nothing, so every build of a network
 merges the same way. Graphs of more than `MAX_BITSET_OPS` operators, whose
 bit sets could take gigabytes, get nengo's own sets instead.
 
-One rule is added: operators with a signal of `LARGE_SIGNAL` elements or more
-(a layer of a deep network, a conv feature map, a big ensemble) never merge.
+One rule is added: operators writing or reading a non-constant signal of
+`LARGE_SIGNAL` elements or more (a layer of a deep network, a conv feature
+map, a big ensemble) never merge. Large constant signals (the decoders of
+nengo_spa's 16-dimensional ensembles) do not count: merging their products
+into block-sparse ones saves a kernel per ensemble, and a constant is read
+whole.
 Merging saves a kernel per operator, which matters for many small ensembles
 and not for a few big layers; merged, big layers share one concatenated base,
 and every read of a part of it becomes, in a gradient, a zero-padded copy of
@@ -39,12 +43,12 @@ __all__ = ["optimize"]
 
 MAX_BITSET_OPS = 100_000  # operators; their bit sets take at most ~1.25 GB
 
-#: Operators with a signal of this many elements or more are not merged.
+#: Operators with a non-constant signal of this many elements or more are not merged.
 LARGE_SIGNAL = 8192
 
 
 def _large(op) -> bool:
-    return any(sig.size >= LARGE_SIGNAL for sig in op.all_signals)
+    return any(sig.size >= LARGE_SIGNAL and not sig.readonly for sig in op.all_signals)
 
 
 def optimize(model, dg: dict) -> None:
