@@ -5,6 +5,12 @@ Each is a `nengo.dists.Distribution`, so it works wherever nengo takes one, in
 particular as a Connection's transform: ``nengo.Connection(a, b,
 transform=nengojax.dists.Glorot())`` samples a ``(size_out, size_in)`` matrix,
 and the fan-in/fan-out of the variance scaling are ``size_in``/``size_out``.
+
+The parameters mean what they mean in NengoDL, so a ported model draws the
+same weights from the same seed: ``He(scale=s)`` scales the variance by
+``s**2``, and the ``"normal"`` distributions are truncated at two standard
+deviations without correcting the variance (which is then 0.774 of
+``scale / fan``, as in NengoDL and TensorFlow 1's initialisers).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ class TruncatedNormal(Distribution):
 
 
 class VarianceScaling(Distribution):
-    """Samples with variance ``scale / fan`` (uniform, or truncated normal).
+    """Samples of variance ``scale / fan``: uniform, or a truncated normal.
 
     For an ``(n, d)`` sample (a transform from ``d`` inputs to ``n``
     outputs) the fan is ``d`` (``"fan_in"``), ``n`` (``"fan_out"``) or their
@@ -64,8 +70,9 @@ class VarianceScaling(Distribution):
     mode : str
         ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
     distribution : str
-        ``"uniform"`` or ``"normal"`` (truncated at 2 standard deviations and
-        corrected so the variance is ``scale / fan``).
+        ``"uniform"``, or ``"normal"``: standard deviation ``sqrt(scale / fan)``
+        truncated at 2 standard deviations (uncorrected, as NengoDL's: the
+        variance is 0.774 of ``scale / fan``).
     """
 
     scale = NumberParam("scale", low=0)
@@ -85,9 +92,7 @@ class VarianceScaling(Distribution):
         if self.distribution == "uniform":
             limit = np.sqrt(3 * var)
             return rng.uniform(-limit, limit, size=self._sample_shape(n, d))
-        # a normal truncated at 2 sd has 0.774 of the variance: scale it back up
-        stddev = np.sqrt(var) / 0.87962566103423978
-        return TruncatedNormal(stddev=stddev).sample(n, d, rng=rng)
+        return TruncatedNormal(stddev=np.sqrt(var)).sample(n, d, rng=rng)
 
 
 class Glorot(VarianceScaling):
@@ -98,7 +103,11 @@ class Glorot(VarianceScaling):
 
 
 class He(VarianceScaling):
-    """He initialisation: variance ``scale / fan_in`` (default 2), normal."""
+    """He initialisation as NengoDL's: variance ``scale**2 / fan_in``, normal.
 
-    def __init__(self, scale=2.0, distribution="normal"):
-        super().__init__(scale=scale, mode="fan_in", distribution=distribution)
+    ``scale=np.sqrt(2)`` gives He et al.'s variance ``2 / fan_in`` (before the
+    truncation); NengoDL's default is 1.
+    """
+
+    def __init__(self, scale=1.0, distribution="normal"):
+        super().__init__(scale=scale**2, mode="fan_in", distribution=distribution)

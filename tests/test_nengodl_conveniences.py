@@ -109,8 +109,12 @@ def test_predict_on_batch_and_resets():
     "dist, var",
     [
         (nengojax.dists.Glorot(), 2 / (300 + 200)),
-        (nengojax.dists.He(), 2 / 200),
+        # NengoDL's: He(scale) has variance scale**2 / fan_in, and a normal
+        # truncated at 2 sd keeps 0.774 of its variance (uncorrected)
+        (nengojax.dists.He(), 0.7737413 / 200),
+        (nengojax.dists.He(scale=np.sqrt(2)), 0.7737413 * 2 / 200),
         (nengojax.dists.VarianceScaling(3.0, "fan_out", "uniform"), 3 / 300),
+        (nengojax.dists.VarianceScaling(3.0, "fan_avg", "normal"), 0.7737413 * 3 / 250),
     ],
 )
 def test_initialisers(dist, var):
@@ -125,6 +129,17 @@ def test_initialisers(dist, var):
         conn = nengo.Connection(a, b, transform=dist)
     with nengojax.Simulator(net, progress_bar=False) as sim:
         assert sim.data[conn].weights.shape == (30, 20)
+
+
+def test_initialisers_draw_nengo_dls_samples():
+    # NengoDL's He(scale=s): a normal of sd s / sqrt(fan_in) redrawn beyond 2 sd
+    he = nengojax.dists.He(scale=1.5).sample(40, 30, rng=np.random.RandomState(2))
+    tn = nengojax.dists.TruncatedNormal(stddev=1.5 / np.sqrt(30))
+    np.testing.assert_array_equal(he, tn.sample(40, 30, rng=np.random.RandomState(2)))
+    glorot = nengojax.dists.Glorot().sample(40, 30, rng=np.random.RandomState(3))
+    limit = np.sqrt(3 / 35)
+    want = np.random.RandomState(3).uniform(-limit, limit, (40, 30))
+    np.testing.assert_array_equal(glorot, want)
 
 
 def test_configure_settings_nengo_dl_options():
@@ -370,3 +385,32 @@ def test_fit_on_bad_minibatch_iterables(make, kwargs, match):
         sim.compile(optax.adam(1e-3), {p: losses.mse})
         with pytest.raises(ValidationError, match=match):
             sim.fit(make(batches), verbose=0, **kwargs)
+
+
+def test_nengo_dl_spellings_of_steps_reset_and_predict_on_batch():
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(np.zeros(2))
+        ens = nengo.Ensemble(20, 2)
+        nengo.Connection(inp, ens)
+        p = nengo.Probe(ens)
+    with nengojax.Simulator(net, minibatch_size=3, progress_bar=False) as sim:
+        out = sim.predict_on_batch(n_steps=4)  # no x: the network's own inputs
+        assert out[p].shape == (3, 4, 2)
+        sim.run_steps(n_steps=5)
+        assert sim.n_steps == 5 and sim.data[p].shape == (3, 5, 2)
+        for bad in ({}, {"steps": 3, "n_steps": 3}):
+            with pytest.raises(ValidationError, match="n_steps"):
+                sim.run_steps(**bad)
+        assert sim.n_steps == 5
+        key = sim.compiled.key(ens.neurons, "bias")
+        init = np.array(sim.params[key])
+        sim.params = {**sim.params, key: init + 1}
+        sim.soft_reset(include_trainable=False)
+        np.testing.assert_array_equal(sim.params[key], init + 1)
+        sim.soft_reset(include_trainable=True)  # NengoDL's spelling
+        np.testing.assert_array_equal(sim.params[key], init)
+        sim.params = {**sim.params, key: init + 1}
+        sim.reset(include_trainable=True)
+        np.testing.assert_array_equal(sim.params[key], init)
+        with pytest.raises(ValidationError, match="one minibatch of 3"):
+            sim.predict_on_batch(np.zeros((5, 4, 2)))

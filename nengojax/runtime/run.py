@@ -171,3 +171,17 @@ def scan_steps(
     input_axes = {k: 0 for k in inputs}
     final, probes = scan(state, swap(inputs, input_axes), swap(host, host_axes))
     return final, {k: jnp.swapaxes(v, 0, 1) for k, v in probes.items()}
+
+
+def chunk_length(n: int, longest: int) -> int:
+    """Scan length compiled for a run of ``n`` steps: the next power of 8.
+
+    Runs of any length then share at most a few compiled scans (1, 8, 64, 512
+    and 4096 steps when ``longest`` is 4096); the loop stops after ``n``
+    steps. A run longer than ``longest`` runs all its chunks, the last too, in
+    the longest loop.
+    """
+    size = 1
+    while size < n and size < longest:
+        size *= 8
+    return size

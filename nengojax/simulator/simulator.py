@@ -16,6 +16,7 @@ from nengo.utils.progress import Progress, ProgressTracker
 from .. import distributed
 from ..config import get_setting
 from ..runtime import CompiledNetwork
+from ..runtime.run import chunk_length
 from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from ..validation import integer
@@ -27,19 +28,6 @@ from .trainer import Trainer
 
 #: Longest scan compiled for one call; longer runs loop over chunks of this size.
 MAX_CHUNK = 4096
-
-
-def _bucket(n: int) -> int:
-    """Scan length compiled for a run of ``n`` steps: the next power of 8.
-
-    Runs of any length then share at most five compiled scans (1, 8, 64, 512
-    and 4096 steps); the loop stops after ``n`` steps. A run of more than
-    4096 steps runs all its chunks, the last too, in the 4096-step loop.
-    """
-    size = 1
-    while size < n and size < MAX_CHUNK:
-        size *= 8
-    return size
 
 
 class SimulationData(Mapping):
@@ -328,9 +316,10 @@ class Simulator:
     def reset(
         self,
         seed: int | None = None,
-        include_trainables: bool = False,
+        include_trainable: bool = False,
         include_probes: bool = True,
         include_processes: bool = True,
+        include_trainables: bool = False,
     ) -> None:
         """Reset the simulator state (and the random streams to ``seed``).
 
@@ -338,10 +327,11 @@ class Simulator:
         ----------
         seed : int, optional
             New seed of the random streams.
-        include_trainables : bool
+        include_trainable : bool
             Also set the params back to their built values (and forget the
             optimizer state), as NengoDL's default does; nengo has no params,
-            so the default here keeps trained params.
+            so the default here keeps trained params. ``include_trainables``
+            is the same (the spelling of earlier nengojax versions).
         include_probes : bool
             Clear the probe data (False keeps it, which then no longer lines up
             with `trange`, as in NengoDL).
@@ -360,7 +350,7 @@ class Simulator:
             )
         if seed is not None:
             seed = check_seed(seed)  # checked before anything changes
-        if include_trainables:
+        if include_trainable or include_trainables:
             self.params = self.placement.replicated(self.compiled.init_params())
             if self.trainer.spec is not None:
                 self.trainer.spec.opt_state = None
@@ -375,10 +365,12 @@ class Simulator:
         if include_probes:
             self.clear_probes()
 
-    def soft_reset(self, include_trainables: bool = False, include_probes: bool = False) -> None:
+    def soft_reset(
+        self, include_trainable: bool = False, include_probes: bool = False, **kwargs
+    ) -> None:
         """NengoDL's ``soft_reset``: `reset` keeping the seed (and, by default,
         the params and the probe data)."""
-        self.reset(include_trainables=include_trainables, include_probes=include_probes)
+        self.reset(None, include_trainable, include_probes, **kwargs)
 
     def trange(self, dt=None, sample_every=None) -> np.ndarray:
         """Times of the probed samples (starting at ``dt``)."""
@@ -422,8 +414,11 @@ class Simulator:
         """Advance one step (``stateful`` as in `run_steps`)."""
         self.run_steps(1, data=data, progress_bar=False, stateful=stateful)
 
-    def run_steps(self, steps: int, data=None, progress_bar=None, stateful=None) -> None:
-        """Simulate for ``steps`` steps (see `run` for ``data``).
+    def run_steps(
+        self, steps: int | None = None, data=None, progress_bar=None, stateful=None, n_steps=None
+    ) -> None:
+        """Simulate for ``steps`` steps (see `run` for ``data``; ``n_steps=`` is
+        NengoDL's name for ``steps``).
 
         With ``stateful=False`` (as NengoDL's) the probe data of the run are
         added to ``sim.data`` as usual, but the state, the step counter and the
@@ -441,6 +436,9 @@ class Simulator:
                 "runs one simulation at a time; use one Simulator per thread"
             )
         try:
+            if (steps is None) == (n_steps is None):  # NengoDL's name: n_steps
+                raise ValidationError("give steps (or n_steps) once", attr="steps", obj=self)
+            steps = n_steps if steps is None else steps
             stateful = resolve_stateful(self, stateful, True)
             before = (self.state, self._n_steps)
             last_only = self.compiled.last_step_probes
@@ -496,8 +494,9 @@ class Simulator:
 
     def predict_on_batch(self, x=None, **kwargs) -> dict:
         """`predict` for exactly one minibatch of items (as NengoDL's)."""
-        items = {np.shape(v)[0] for v in (x.values() if isinstance(x, Mapping) else [x])}
-        if x is not None and items != {self.minibatch_size or 1}:
+        values = [] if x is None else (x.values() if isinstance(x, Mapping) else [x])
+        items = {np.shape(v)[0] if np.ndim(v) else None for v in values}
+        if values and items != {self.minibatch_size or 1}:
             raise ValidationError(
                 f"predict_on_batch takes one minibatch of {self.minibatch_size or 1} items "
                 f"(got {sorted(items)}); use predict for more",
@@ -534,7 +533,7 @@ class Simulator:
 
     def _run_chunk(self, n, inputs, size=None):
         model = self.compiled
-        size = _bucket(n) if size is None else size
+        size = chunk_length(n, MAX_CHUNK) if size is None else size
         tax = self._time_axis
         try:
             host = model.host_inputs(self.state, n, skip=inputs.keys(), pad_to=size)
