@@ -573,8 +573,8 @@ class Simulator:
         for probe, chunks in self._probe_chunks.items():
             # a copy the host owns: on a CPU backend np.asarray would be a view
             # that keeps every chunk's device buffer alive
-            values = np.array(probes[self._probe_key[probe]])
-            values = values[:, :n] if tax == 1 else values[:n]
+            values = probes[self._probe_key[probe]]
+            values = np.array(values[:, :n] if tax == 1 else values[:n])  # the run's rows
             period = 1 if probe.sample_every is None else probe.sample_every / self.dt
             keep = step_ids % period < 1
             if not keep.all():
