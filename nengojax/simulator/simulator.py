@@ -6,6 +6,7 @@ import numbers
 import threading
 import warnings
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 import jax
 import nengo
@@ -462,7 +463,8 @@ class Simulator:
         self.compiled.check_params(self.params)  # before any Node function is called
         if progress_bar is None:
             progress_bar = self.progress_bar
-        with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
+        progress = Progress("Simulating", "Simulation", steps)  # no bar: no tracker (~30 us)
+        with (pt := progress_bar and ProgressTracker(progress_bar, progress)) or nullcontext():
             done = 0
             while done < steps:
                 n = min(steps - done, MAX_CHUNK)
@@ -472,7 +474,7 @@ class Simulator:
                 # steps), instead of compiling another.
                 self._run_chunk(n, chunk_inputs, size=MAX_CHUNK if done else None)
                 done += n
-                pt.total_progress.step(n)
+                pt and pt.total_progress.step(n)
 
     # --- training, parameters, back to nengo (parts of their own) -------------------
 
