@@ -58,6 +58,9 @@ def test_tied_weights_are_one_param_trained_as_one():
         sim.compile(optax.sgd(0.5), loss={p: nengojax.losses.mse})
         sim.fit({_input(net, 0): x, _input(net, 1): x}, {p: x}, epochs=1, verbose=0)
         assert not np.array_equal(sim.params[holder], before)  # the tied value trains
+        for key, holder_key in tied.items():  # sim.data shows the trained tied value
+            trained = np.asarray(sim.params[holder_key], np.float64).reshape(-1)
+            np.testing.assert_array_equal(sim.data[conns[key]].weights.reshape(-1), trained)
     with nengojax.Simulator(net, optimize=False, progress_bar=False) as sim:
         assert nengojax.training.untrainable(sim.compiled) == {}
         assert all(key in sim.params for key in tied)  # unmerged: each its own param

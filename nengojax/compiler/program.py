@@ -144,6 +144,12 @@ class Program:
         """The key of ``obj`` (and of its param ``attr``); see `.KeyMap.key`."""
         return self.keys.key(obj, attr)
 
+    def param_key(self, obj, attr: str) -> str:
+        """The key of the param holding ``obj``'s ``attr``: its own key, or for a
+        signal nengo's merger stored once with an equal param, that param's."""
+        key = self.keys.key(obj, attr)
+        return self.layout.tied.get(key, key)
+
     def node_key_of(self, op) -> str | None:
         """Key of the Node whose output ``op`` writes, if any."""
         return self.node_key_of_op.get(id(op))

@@ -178,11 +178,9 @@ class CompiledNetwork:
         program = self.program
         if attr is None:
             return program.key(obj)
-        key = program.key(obj, attr)
+        key = program.param_key(obj, attr)  # a tied signal: the param holding it
         if key in program.params:
             return key
-        if key in program.layout.tied:  # stored once with an equal param by nengo's merger
-            return program.layout.tied[key]
         if attr == "bias" and isinstance(obj, nengo.Ensemble):
             alt = program.key(obj.neurons, "bias")
             if alt in program.params:

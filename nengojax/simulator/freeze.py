@@ -31,7 +31,7 @@ class ZeroFunction:
 
 
 def param_value(sim, obj, attr):
-    key = sim.compiled.program.key(obj, attr)
+    key = sim.compiled.program.param_key(obj, attr)
     if key not in sim.params:
         return None
     return np.asarray(distributed.to_host(sim.params[key]), dtype=np.float64)
@@ -73,7 +73,7 @@ def built_data(sim, key):
             encoders, _, bias, scaled = trained_ensemble(sim, key)
             return built._replace(encoders=encoders, bias=bias, scaled_encoders=scaled)
         if isinstance(key, nengo.Connection) and built is not None:
-            w_k = sim.compiled.program.key(key, "weights")
+            w_k = sim.compiled.program.param_key(key, "weights")
             if w_k not in sim.params or built.weights is None or sim.closed:
                 return built
             ref = np.asarray(built.weights, sim.compiled.float_dtype)
