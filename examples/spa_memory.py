@@ -410,6 +410,18 @@ def run_binding(quick=False, outdir=None, n_train=None, epochs=None, verbose=0, 
     return r
 
 
+def print_fit(part, r, minibatch):
+    """Print what ``compile`` could not train, the fit and the test loss of a part."""
+    for key, why in r["untrainable"].items():
+        print(f"{part} compile: {key} is not a param of its own ({why})")
+    print(
+        f"{part} fit: {r['epochs']} epochs x {r['n_train']} items of 50 steps, minibatch "
+        f"{minibatch}, optax.rmsprop(1e-4): {r['t_fit']:.1f} s (incl. compile; data "
+        f"{r['t_data']:.1f} s); loss {r['train_loss'][0]:.3g} -> {r['train_loss'][-1]:.3g}"
+    )
+    print(f"{part} test loss: before {r['loss_before']:.4g}, after {r['loss_after']:.4g}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer examples and epochs")
@@ -421,28 +433,14 @@ def main():
     verbose = 0 if args.quick else 2
     if args.part in ("1", "both"):
         r = run_memory(args.quick, args.outdir, verbose=verbose)
-        for key, why in r["untrainable"].items():
-            print(f"part 1 compile: {key} is not a param of its own ({why})")
-        print(
-            f"part 1 fit: {r['epochs']} epochs x {r['n_train']} items of 50 steps, minibatch "
-            f"32, optax.rmsprop(1e-4): {r['t_fit']:.1f} s (incl. compile; data "
-            f"{r['t_data']:.1f} s); loss {r['train_loss'][0]:.3g} -> {r['train_loss'][-1]:.3g}"
-        )
-        print(f"part 1 test loss: before {r['loss_before']:.4g}, after {r['loss_after']:.4g}")
+        print_fit("part 1", r, minibatch=32)
         print(
             f"part 1 similarity of the memory to its pointer after 40 ms: before "
             f"{r['similarity_before']:.3f}, after {r['similarity_after']:.3f}"
         )
     if args.part in ("2", "both"):
         r = run_binding(args.quick, args.outdir, verbose=verbose)
-        for key, why in r["untrainable"].items():
-            print(f"part 2 compile: {key} is not a param of its own ({why})")
-        print(
-            f"part 2 fit: {r['epochs']} epochs x {r['n_train']} items of 50 steps, minibatch "
-            f"64, optax.rmsprop(1e-4): {r['t_fit']:.1f} s (incl. compile; data "
-            f"{r['t_data']:.1f} s); loss {r['train_loss'][0]:.3g} -> {r['train_loss'][-1]:.3g}"
-        )
-        print(f"part 2 test loss: before {r['loss_before']:.4g}, after {r['loss_after']:.4g}")
+        print_fit("part 2", r, minibatch=64)
         print(f"part 2 retrieval accuracy before training: {r['acc_before']:.3f}")
         print(f"part 2 retrieval accuracy after training: {r['acc_after']:.3f}")
     print(f"figures in {args.outdir}; total {time.perf_counter() - t_start:.1f} s")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 from nengo.builder.operator import DotInc, ElementwiseInc, Reset
 from nengo.builder.signal import Signal
-from nengo.dists import Distribution
 from nengo.rc import rc
 from nengo.transforms import Dense
 
@@ -33,8 +32,7 @@ def builds_in_place(obj, decoders=None, encoders=None) -> bool:
         type(obj) is Dense
         and decoders is None
         and encoders is None
-        and not isinstance(obj.init, Distribution)
-        and isinstance(obj.init, np.ndarray)
+        and isinstance(obj.init, np.ndarray)  # not a Distribution to sample
         and obj.init.dtype == np.dtype(rc.float_dtype)
     )
 

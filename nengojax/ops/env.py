@@ -110,7 +110,7 @@ class StepEnv:
 
     def _write(self, sig, value, inc: bool) -> None:
         v = self._view(sig)
-        value = jnp.asarray(value, dtype=self.values[v.base].dtype)
+        value = jnp.asarray(value, dtype=self.dtype_of(v.base))
         value = jnp.broadcast_to(value, v.shape).ravel()
         if v.index is None:
             self.write_range(v.base, v.start, v.stop, value, inc)
