@@ -50,6 +50,43 @@ def test_matches_nengo_with_sample_every_and_trange():
     assert np.mean(sim.data[p_spikes] == ref.data[p_spikes]) > 0.99
 
 
+@pytest.mark.parametrize("minibatch_size, unroll", [(None, 1), (2, 1), (None, 3)])
+def test_sample_every_kept_on_the_device(minibatch_size, unroll):
+    # a period that is not a whole number of steps, runs of odd lengths and one
+    # over the longest chunk: the kept steps are nengo's, and the device only
+    # holds about a chunk / period rows of the sampled probe
+    with nengo.Network(seed=0) as net:
+        stim = nengo.Node(lambda t: [np.sin(9 * t), t])
+        p = nengo.Probe(stim, sample_every=0.0035)
+        p_all = nengo.Probe(stim)
+    lengths = [1, 7, 13, 600, 4500]
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        for n in lengths:
+            ref.run_steps(n)
+    with nengojax.Simulator(
+        net, minibatch_size=minibatch_size, unroll=unroll, progress_bar=False
+    ) as sim:
+        rows = []
+        run_chunk = sim.compiled.run_chunk
+
+        def spy(*args, **kwargs):
+            state, probes = run_chunk(*args, **kwargs)
+            rows.append((args[2], probes[sim.compiled.key(p)].shape))
+            return state, probes
+
+        sim.compiled.run_chunk = spy
+        for n in lengths:
+            sim.run_steps(n)
+    data = sim.data[p] if minibatch_size is None else sim.data[p][1]
+    assert data.shape == ref.data[p].shape == (1463, 2)
+    np.testing.assert_allclose(data, ref.data[p], atol=1e-6)
+    np.testing.assert_allclose(sim.trange(sample_every=0.0035), ref.trange(sample_every=0.0035))
+    assert sim.data[p_all].shape[-2] == 5121
+    time_axis = 0 if minibatch_size is None else 1
+    for size, shape in rows:
+        assert shape[time_axis] == min(size, int(size / 3.5) + 2) + 1
+
+
 def test_many_run_lengths_and_steps_reuse_compiles():
     net, _, _, p, _ = _net()
     with nengo.Simulator(net, progress_bar=False) as ref:

@@ -18,7 +18,7 @@ from ..compiler.program import Program
 from ..config import get_setting, keeps_history
 from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
-from ..ops.pyfunc import is_users
+from ..ops.pyfunc import calls_observable
 from ..ops.step import StepFunction
 from ..validation import integer
 from .host import host_axes, host_inputs
@@ -69,7 +69,7 @@ class CompiledNetwork:
         # lowering errors surface at compile time; if some operator calls the
         # host every step, user functions of time must be called in the step too
         user_time_functions = any(
-            isinstance(s.op, SimPyFunc) and is_users(s.op.fn) for s in program.host_sources
+            isinstance(s.op, SimPyFunc) and calls_observable(s.op.fn) for s in program.host_sources
         )
         if self.step_function("simulate").ctx.uses_host_calls and user_time_functions:
             self.live_python = True
@@ -89,7 +89,7 @@ class CompiledNetwork:
             )
             for k, v in program.probe_views.items()
         }
-        static = ("n_steps", "mode", "remat", "early_exit")
+        static = ("n_steps", "mode", "remat", "early_exit", "sampled")
         self._run_jit = jax.jit(self._run_with_params, static_argnames=static)
         self._checked_params = None
         self._last_step_probes = None
@@ -258,7 +258,19 @@ class CompiledNetwork:
     # --- running ---------------------------------------------------------------------------
 
     def _run_packed(
-        self, packed, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
+        self,
+        packed,
+        consts,
+        state,
+        inputs,
+        host,
+        n_active,
+        slots,
+        n_steps,
+        mode,
+        remat,
+        early_exit,
+        sampled,
     ):
         step = self.step_function(mode)
         return scan_steps(
@@ -278,15 +290,13 @@ class CompiledNetwork:
             stop_at_fault=step.ctx.checks_finite,
             time_major=step.ctx.uses_host_calls,
             early_exit=early_exit,
+            sampled=dict(sampled),
+            slots=slots,
         )
 
-    def _run_with_params(
-        self, params, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
-    ):
+    def _run_with_params(self, params, consts, *args, **kwargs):
         packed = self.packer.pack(params, consts)
-        return self._run_packed(
-            packed, consts, state, inputs, host, n_active, n_steps, mode, remat, early_exit
-        )
+        return self._run_packed(packed, consts, *args, **kwargs)
 
     def check_params(self, params) -> None:
         """Every param present, with its shape; no unknown key (a typo in a
@@ -427,7 +437,19 @@ class CompiledNetwork:
         """
         return self._run(params, state, n_steps, inputs, mode, remat, n_active, host, False)
 
-    def _run(self, params, state, n_steps, inputs, mode, remat, n_active, host, early_exit):
+    def _run(
+        self,
+        params,
+        state,
+        n_steps,
+        inputs,
+        mode,
+        remat,
+        n_active,
+        host,
+        early_exit,
+        slots=None,
+    ):
         n_steps = integer(n_steps, "n_steps", 0)
         if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValidationError(
@@ -444,13 +466,18 @@ class CompiledNetwork:
                 host = self.host_inputs(state, n_steps, inputs.keys())
             else:
                 host = self.host_inputs(state, int(n_active), inputs.keys(), pad_to=n_steps)
+        slots = slots or {}
+        sampled = tuple(sorted((k, n_rows) for k, (n_rows, _) in slots.items()))
+        slots = {k: v for k, (_, v) in slots.items()}
         kwargs = dict(n_steps=n_steps, mode=mode, remat=remat, early_exit=early_exit)
+        kwargs["sampled"] = sampled
         consts = self.packer.consts
+        args = (state, inputs, host, n_active, slots)
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
             consts = self.packer.with_param_bases(consts)  # traced params pack in the jit
-            return self._run_jit(params, consts, state, inputs, host, n_active, **kwargs)
+            return self._run_jit(params, consts, *args, **kwargs)
         packed = self.packer.pack_on_host(params)
-        out = self._run_packed_jit(packed, consts, state, inputs, host, n_active, **kwargs)
+        out = self._run_packed_jit(packed, consts, *args, **kwargs)
         if not isinstance(out[0]["stream"], jax.core.Tracer):  # not inside a transform
             self._trusted = _identity(out[0])
         return out
@@ -467,12 +494,19 @@ class CompiledNetwork:
         axis = 1 if batched else 0
         return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}
 
-    def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host):
+    def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host, slots=None):
         """`run` of the first ``n_active`` of ``n_steps`` steps, inputs and host
         values already prepared (for the Simulator): a loop that stops after
         ``n_active`` steps (probe rows past them are zeros), compiled once for
-        every ``n_active``; not reverse-differentiable, unlike `run`."""
-        return self._run(params, state, n_steps, inputs, "simulate", False, n_active, host, True)
+        every ``n_active``; not reverse-differentiable, unlike `run`.
+
+        ``slots`` maps a probe key to ``(n_rows, rows)``: the probe's output
+        has ``n_rows`` rows and step ``i`` writes row ``rows[i]`` (see
+        `.scan_steps`'s ``sampled``); ``n_rows`` is part of what is compiled.
+        """
+        return self._run(
+            params, state, n_steps, inputs, "simulate", False, n_active, host, True, slots
+        )
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""

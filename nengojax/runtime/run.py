@@ -46,6 +46,8 @@ def scan_steps(
     stop_at_fault: bool = False,
     time_major: bool = False,
     early_exit: bool = False,
+    sampled: dict | None = None,
+    slots: dict | None = None,
 ):
     """Run ``n_steps`` steps of ``step`` from ``state``.
 
@@ -91,6 +93,12 @@ def scan_steps(
         Recompute each step in the backward pass (``jax.checkpoint``).
     unroll : int
         Steps per iteration of the compiled loop (``lax.scan``'s ``unroll``).
+    sampled, slots : dict, optional
+        Probes that keep only some steps (``sample_every``): ``sampled[key]``
+        is the number of rows their output has (static), ``slots[key]`` the
+        row each step writes, ``(n_steps,)`` int32; a step that is not kept
+        writes the last row, a spare one. A long run of a probe sampled every
+        10th step then holds a tenth of the rows.
 
     Returns
     -------
@@ -119,6 +127,12 @@ def scan_steps(
             go = go & jnp.all(carry["fault"][..., 0] < 0)
         return go
 
+    sampled = sampled or {}
+    slots = slots or {}
+
+    def n_rows(k):
+        return sampled.get(k, n_steps)
+
     def loop(item_state, item_inputs, item_host):
         def row(tree, i):
             return jax.tree_util.tree_map(
@@ -128,10 +142,15 @@ def scan_steps(
         def body(c):
             i, carry, rows = c
             carry, out = one(carry, row(item_host, i), row(item_inputs, i))
-            rows = {k: jax.lax.dynamic_update_index_in_dim(rows[k], out[k], i, 0) for k in rows}
+            rows = {
+                k: jax.lax.dynamic_update_index_in_dim(
+                    rows[k], out[k], slots[k][i] if k in slots else i, 0
+                )
+                for k in rows
+            }
             return i + 1, carry, rows
 
-        rows = {k: jnp.zeros((n_steps, *s.shape), s.dtype) for k, s in zero.items()}
+        rows = {k: jnp.zeros((n_rows(k), *s.shape), s.dtype) for k, s in zero.items()}
         _, final, probes = jax.lax.while_loop(
             lambda c: active(c[0], c[1]), body, (jnp.int32(0), item_state, rows)
         )
@@ -154,7 +173,12 @@ def scan_steps(
             )
 
         xs = (jnp.arange(n_steps), item_host, item_inputs)
-        return scan_or_call(body, item_state, xs, n_steps, unroll)
+        final, probes = scan_or_call(body, item_state, xs, n_steps, unroll)
+        for k in sampled:  # every step's row, then only the kept ones
+            every = probes[k]
+            rows = jnp.zeros((n_rows(k), *every.shape[1:]), every.dtype)
+            probes[k] = rows.at[slots[k]].set(every)
+        return final, probes
 
     if not batched:
         return scan(state, inputs, host)

@@ -477,3 +477,35 @@ def check_targets(sim, terms: dict, y: dict) -> None:
             raise ValidationError(
                 f"targets for probe {key!r} contain infinite values", attr="y", obj=sim
             )
+
+
+def sample_rows(probes, dt: float, start: int, n: int, size: int) -> dict:
+    """For each probe with ``sample_every`` above ``dt``: its number of rows in
+    a chunk of ``size`` steps, the row each step writes, and which of the
+    chunk's ``n`` run steps it keeps.
+
+    nengo keeps step ``s`` (counted from 1) when ``s % period < 1``; the test
+    runs here in float64, as nengo runs it. Steps not kept (and the padded
+    steps past ``n``) write a spare last row, so the device holds about
+    ``size / period`` rows of the probe instead of ``size``.
+
+    Returns
+    -------
+    dict
+        Probe -> ``(n_rows, slot, kept)``: rows of its chunk output (the
+        spare included), the row of each step ``(size,)`` and the indices of
+        the kept steps among the first ``n``.
+    """
+    out = {}
+    step_ids = np.arange(start + 1, start + n + 1)
+    for probe in probes:
+        if probe.sample_every is None or probe.sample_every <= dt:
+            continue
+        period = probe.sample_every / dt
+        kept = np.flatnonzero(step_ids % period < 1)
+        # any `size` consecutive steps keep at most size // period + 2 of them
+        spare = min(size, int(size // period) + 2)
+        slot = np.full(size, spare, np.int32)
+        slot[kept] = np.arange(len(kept), dtype=np.int32)
+        out[probe] = (spare + 1, slot, kept)
+    return out

@@ -22,7 +22,7 @@ from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from ..validation import integer
 from . import checkpoint, freeze, gradcheck
-from .data import keep_last_steps, resolve_stateful, run_data
+from .data import keep_last_steps, resolve_stateful, run_data, sample_rows
 from .history import History
 from .placement import Placement
 from .trainer import Trainer
@@ -554,8 +554,11 @@ class Simulator:
                 k: (self.placement.batch if per_item[k] else self.placement.replicated)(v)
                 for k, v in host.items()
             }
+        start = self._n_steps
+        rows = sample_rows(self._probe_chunks, self.dt, start, n, size)
+        slots = {self._probe_key[p]: (n_rows, slot) for p, (n_rows, slot, _) in rows.items()}
         try:
-            state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host)
+            state, probes = model.run_chunk(self.params, self.state, size, n, inputs, host, slots)
             probes = distributed.to_host(probes)  # gathers across processes too
         except Exception as e:
             err = model.pop_callback_error()
@@ -565,23 +568,18 @@ class Simulator:
                 raise
             raise SimulationError(f"Simulation failed: {e}") from e
         self.state = state
-        start = self._n_steps
         fault = np.asarray(distributed.to_host(state["fault"])).reshape(-1, 2)
         failed = fault[fault[:, 0] >= 0]
         if len(failed):  # a JaxNode went non-finite: keep the steps before it
             n = int(failed[:, 0].min()) - start
         self._n_steps += n
-        step_ids = np.arange(start + 1, start + n + 1)
         for probe, chunks in self._probe_chunks.items():
-            # a copy the host owns: on a CPU backend np.asarray would be a view
-            # that keeps every chunk's device buffer alive
+            # the rows of the run's first n steps (of those kept: sample_every),
+            # as a copy the host owns: on a CPU backend np.asarray would be a
+            # view that keeps every chunk's device buffer alive
+            kept = n if probe not in rows else int(np.count_nonzero(rows[probe][2] < n))
             values = probes[self._probe_key[probe]]
-            values = np.array(values[:, :n] if tax == 1 else values[:n])  # the run's rows
-            period = 1 if probe.sample_every is None else probe.sample_every / self.dt
-            keep = step_ids % period < 1
-            if not keep.all():
-                values = values[:, keep] if tax == 1 else values[keep]
-            chunks.append(values)
+            chunks.append(np.array(values[:, :kept] if tax == 1 else values[:kept]))
         if len(failed):
             op = self.compiled.step_order[int(failed[0, 1])]
             what = getattr(op, "node", None) or getattr(op, "fn", None) or op
