@@ -114,6 +114,33 @@ def test_closed_loop_through_python(steps):
     np.testing.assert_allclose(out["ens"], ref["ens"], atol=5e-3)
 
 
+def test_pure_functions_of_time_stay_ahead_of_the_run_in_a_closed_loop():
+    # nobody can tell when a pure function is called: with Python in the step,
+    # only the sensor (a method reading the robot) is called there
+    def make():
+        net, probes, robot = closed_loop()
+        with net:
+            wave = nengo.Node(np.sin)
+            ramp = nengo.Node(lambda t: 2 * t)
+            ens = nengo.Ensemble(30, 2)
+            nengo.Connection(wave, ens[0])
+            nengo.Connection(ramp, ens[1])
+            probes.update(wave=nengo.Probe(wave), pair=nengo.Probe(ens, synapse=0.01))
+        return net, probes, (robot, wave, ramp, net.nodes[0])
+
+    ref, _ = _run(nengo.Simulator, make, [300])
+    net, probes, (robot, wave, ramp, sensor) = make()
+    with pytest.warns(UserWarning, match="runs on the host every time step"):
+        sim = nengojax.Simulator(net, progress_bar=False)
+    with sim:
+        sim.run_steps(300)
+        live = sim.compiled.live_keys
+        assert sim.compiled.key(sensor) in live
+        assert sim.compiled.key(wave) not in live and sim.compiled.key(ramp) not in live
+        for name in ("sensor", "wave", "pair"):
+            np.testing.assert_allclose(sim.data[probes[name]], ref[name], atol=5e-3)
+
+
 def test_data_replaces_a_node_function_without_calling_it():
     calls = []
     with nengo.Network(seed=4) as net:

@@ -36,7 +36,8 @@ def _closure(k):
         (lambda t, x: print(x), False),
         (lambda t, x: STATE.fill(0), False),
         (lambda t, x: [y for y in x], False),  # makes a function (a comprehension)
-        (np.sin, False),
+        (np.sin, True),  # a NumPy ufunc
+        (np.frompyfunc(print, 1, 1), False),  # a ufunc of arbitrary Python
     ],
 )
 def test_is_pure(fn, expected):

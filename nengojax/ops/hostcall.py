@@ -2,7 +2,11 @@
 
 Operators with no JAX lowering (Node functions taking input, processes and
 neuron types nengojax does not know) call their NumPy code every step through
-`jax.experimental.io_callback`. `host_call` wraps that:
+a JAX host callback: on a CPU backend `jax.experimental.buffer_callback`,
+which hands the callback XLA's own buffers (~6 us a call on a 2-core CPU,
+against ~80 us for `jax.experimental.io_callback`, which makes JAX arrays of
+the arguments and copies the results back); on other backends, whose buffers
+live on the device, `io_callback`. `host_call` wraps that:
 
 - each call warns once per compiled network and host path, in one wording;
 - the calls of a step run in step order, as ``nengo.Simulator`` makes them:
@@ -25,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
+from jax.experimental.buffer_callback import buffer_callback
 
 from .context import LoweringContext
 
@@ -89,6 +94,23 @@ def host_call(
             errors.error = e
             raise
 
+    def in_place(specs):
+        def write(exec_ctx, outs, packed):
+            # a copy: the buffer is XLA's, reused after the call, and user code
+            # may keep its arguments
+            values = host(np.asarray(packed).copy(), *specs)
+            for out, value, shape in zip(outs, values, (*shapes, TOKEN), strict=True):
+                if np.shape(value) != shape.shape:  # no silent broadcasting
+                    raise ValueError(
+                        f"host callback returned shape {np.shape(value)} where "
+                        f"{shape.shape} was expected"
+                    )
+                np.asarray(out)[...] = value
+
+        return buffer_callback(
+            write, (*shapes, TOKEN), has_side_effect=True, vmap_method="sequential"
+        )
+
     def call(env, *args):
         token = getattr(env, "host_token", None)
         if token is None:
@@ -96,9 +118,12 @@ def host_call(
         args = [_no_jvp(a) if jnp.issubdtype(jnp.result_type(a), jnp.inexact) else a for a in args]
         values = (env.read(step_signal), env.stream, token, *args)
         packed, specs = _pack(values)
-        *out, env.host_token = io_callback(
-            lambda b: host(b, *specs), (*shapes, TOKEN), packed, ordered=False
-        )
+        if ctx.platform == "cpu":
+            *out, env.host_token = in_place(specs)(packed)
+        else:
+            *out, env.host_token = io_callback(
+                lambda b: host(b, *specs), (*shapes, TOKEN), packed, ordered=False
+            )
         return out[0] if single else tuple(out)
 
     return call

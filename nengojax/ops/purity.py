@@ -101,6 +101,8 @@ def is_pure(fn) -> bool:
     """Whether ``fn``'s bytecode shows it to be pure arithmetic (or it is marked)."""
     if getattr(fn, "__nengojax_pure__", False):
         return True
+    if isinstance(fn, np.ufunc):  # e.g. ``nengo.Node(np.sin)``
+        return fn.__name__ in NUMPY_OK
     if not isinstance(fn, types.FunctionType):
         return False
     code = fn.__code__
@@ -158,6 +160,8 @@ class _JaxMath:
 
 def as_jax(fn):
     """``fn`` with its numpy and math globals bound to jax.numpy (same code)."""
+    if isinstance(fn, np.ufunc):
+        return getattr(jnp, fn.__name__)
     if not isinstance(fn, types.FunctionType):
         return fn
     namespace = dict(fn.__globals__)

@@ -64,9 +64,16 @@ def is_users(fn) -> bool:
     return not (module == "nengo" or module.startswith("nengo."))
 
 
+def calls_observable(fn) -> bool:
+    """Whether a user could tell when ``fn`` is called: user code that is not
+    pure arithmetic (`.is_pure`). Functions of time that are not are computed
+    ahead of a run even while other user Python runs in the step."""
+    return is_users(fn) and not is_pure(fn)
+
+
 @register_lowering(SimPyFunc)
 def lower_sim_py_func(op, ctx):
-    if is_host_source(op) and not (ctx.live_python and is_users(op.fn)):
+    if is_host_source(op) and not (ctx.live_python and calls_observable(op.fn)):
         key = ctx.host_key(op)
 
         def apply(env):
