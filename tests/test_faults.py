@@ -166,6 +166,47 @@ def test_failure_late_in_a_run_keeps_completed_steps(exc):
     np.testing.assert_allclose(data, ref.data[rp], atol=1e-6)
 
 
+class _FailOnceWithInput(_FailOnce):
+    """A Node function of its input (a host callback every step) that raises once."""
+
+    def __call__(self, t, x):
+        return super().__call__(t) + 0.5 * x
+
+
+def _faulty_callback_net(fn, minibatch):
+    with nengo.Network(seed=1) as net:
+        stim = nengo.Node(lambda t: np.cos(9 * t))
+        node = nengo.Node(fn, size_in=1)
+        ens = nengo.Ensemble(30, 1)
+        nengo.Connection(stim, node, synapse=None)
+        nengo.Connection(node, ens)
+        p = nengo.Probe(ens, synapse=0.01)
+    return net, p
+
+
+@pytest.mark.parametrize("minibatch", [None, 2])
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_callback_failure_mid_chunk_keeps_completed_steps(exc, minibatch):
+    # the failing function runs inside the compiled loop (a host callback): the
+    # loop stops at its step, which leaves the state as it was before it
+    net, p = _faulty_callback_net(_FailOnceWithInput(0.3005, exc), minibatch)
+    with pytest.warns(UserWarning, match="runs on the host"):
+        sim = nengojax.Simulator(net, minibatch_size=minibatch, progress_bar=False)
+    with sim:
+        with pytest.raises(exc, match="fault injected"):
+            sim.run(1.0)
+        assert sim.n_steps == 300 and len(sim.trange()) == 300
+        assert sim.data[p].shape[-2] == 300
+        sim.run_steps(700)  # continue: the function does not fail again
+        data = sim.data[p]
+    ref_net, rp = _faulty_callback_net(_FailOnceWithInput(10.0, exc), minibatch)
+    with pytest.warns(UserWarning, match="runs on the host"):
+        ref = nengojax.Simulator(ref_net, minibatch_size=minibatch, progress_bar=False)
+    with ref:
+        ref.run(1.0)
+    np.testing.assert_allclose(data, ref.data[rp], atol=1e-6)
+
+
 def test_node_returning_none_midway_keeps_completed_steps():
     with nengo.Network(seed=2) as net:
         u = nengo.Node(lambda t: [1.0] if t < 0.0045 else None)

@@ -26,6 +26,11 @@ class CallbackErrors:
 
     def __init__(self):
         self.error: BaseException | None = None
+        # While True (the Simulator's runs), a failing callback holds its
+        # exception and makes its step a fault instead of raising through XLA,
+        # which would lose the whole chunk: the loop stops and the steps before
+        # it are kept. Later callbacks of the run then do not call user code.
+        self.stop_quietly = False
         self.warned: set = set()
         self.warned_objects: set[str] = set()  # what runs on the host, for messages
 

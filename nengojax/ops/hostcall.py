@@ -13,7 +13,8 @@ live on the device, `io_callback`. `host_call` wraps that:
   each call takes a token from the previous one (a data dependency), so XLA
   cannot reorder them;
 - the exception a user function raises reaches the caller unchanged (through
-  `.CallbackErrors`);
+  `.CallbackErrors`); in the Simulator's runs it makes its step a fault (the
+  token comes back negative) so that the steps before it are kept;
 - per-stream objects (a process's step function, a random generator) are made
   once per minibatch item, and made again when a run starts over (the step
   counter goes back, as after ``reset``);
@@ -76,8 +77,14 @@ def host_call(
     single = not isinstance(result_shape, (tuple, list))
     shapes = (result_shape,) if single else tuple(result_shape)
 
+    def failed():
+        # the step's outputs do not matter: the loop stops and drops the step
+        return tuple(np.zeros(s.shape, s.dtype) for s in shapes) + (np.int32(-1),)
+
     def host(packed, *specs):
         step, stream, token, *args = _unpack(np.asarray(packed), specs)
+        if errors.stop_quietly and (errors.error is not None or token < 0):
+            return failed()  # an earlier call failed: call no more user code
         try:
             step = int(np.ravel(step)[0])
             obj = None
@@ -90,8 +97,10 @@ def host_call(
                 obj = entry[0]
             out = fn(step, obj, *args)
             return ((out,) if single else tuple(out)) + (np.asarray(token, np.int32),)
-        except Exception as e:
+        except BaseException as e:  # KeyboardInterrupt too: the steps before it are kept
             errors.error = e
+            if errors.stop_quietly:
+                return failed()
             raise
 
     def in_place(specs):

@@ -111,7 +111,7 @@ def lower_sim_py_func(op, ctx):
     def apply(env):
         x = env.read(op.x) if op.x is not None else np.zeros(0, dtype)
         y = call(env, x)
-        if op.output is not None:  # a sink's callback still runs: a side-effecting callback is never dropped
+        if op.output is not None:  # a sink's callback still runs (it has side effects)
             env.set(op.output, y)
 
     return apply

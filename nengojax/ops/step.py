@@ -68,9 +68,12 @@ class StepFunction:
         values = env.final_values()
         new_state = dict(state)
         new_state["signals"] = {b.key: values[b.index] for b in layout.bases if b.kind == "state"}
-        if env.checks:  # the first step and operator with a non-finite value
-            bad = jnp.stack([~jnp.all(jnp.isfinite(v)) for _, v in env.checks])
-            index = jnp.asarray([i for i, _ in env.checks], jnp.int32)
+        checks = [(i, ~jnp.all(jnp.isfinite(v))) for i, v in env.checks]
+        if getattr(env, "host_token", None) is not None:  # a host callback failed (-1)
+            checks.append((-1, env.host_token < 0))
+        if checks:  # the first step and operator with a non-finite value or failed call
+            bad = jnp.stack([b for _, b in checks])
+            index = jnp.asarray([i for i, _ in checks], jnp.int32)
             which = jnp.min(jnp.where(bad, index, jnp.iinfo(jnp.int32).max))
             new = jnp.stack([step_value.astype(jnp.int32), which])
             fault = state["fault"]

@@ -257,21 +257,8 @@ class CompiledNetwork:
 
     # --- running ---------------------------------------------------------------------------
 
-    def _run_packed(
-        self,
-        packed,
-        consts,
-        state,
-        inputs,
-        host,
-        n_active,
-        slots,
-        n_steps,
-        mode,
-        remat,
-        early_exit,
-        sampled,
-    ):
+    def _run_packed(self, packed, consts, run_args, n_steps, mode, remat, early_exit, sampled):
+        state, inputs, host, n_active, slots = run_args
         step = self.step_function(mode)
         return scan_steps(
             step,
@@ -287,7 +274,8 @@ class CompiledNetwork:
             n_active=n_active,
             remat=remat,
             unroll=self.unroll,
-            stop_at_fault=step.ctx.checks_finite,
+            stop_at_fault=step.ctx.checks_finite or step.ctx.uses_host_calls,
+            undo_faulty_step=step.ctx.uses_host_calls,
             time_major=step.ctx.uses_host_calls,
             early_exit=early_exit,
             sampled=dict(sampled),
@@ -435,21 +423,9 @@ class CompiledNetwork:
             ``probes[key]`` has shape ``(n_steps, *probe_shape)``, with a
             leading batch axis when ``state`` is batched.
         """
-        return self._run(params, state, n_steps, inputs, mode, remat, n_active, host, False)
+        return self._run(params, state, n_steps, inputs, mode, remat, n_active, host, False, None)
 
-    def _run(
-        self,
-        params,
-        state,
-        n_steps,
-        inputs,
-        mode,
-        remat,
-        n_active,
-        host,
-        early_exit,
-        slots=None,
-    ):
+    def _run(self, params, state, n_steps, inputs, mode, remat, n_active, host, early_exit, slots):
         n_steps = integer(n_steps, "n_steps", 0)
         if self.float_dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValidationError(
@@ -475,9 +451,9 @@ class CompiledNetwork:
         args = (state, inputs, host, n_active, slots)
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
             consts = self.packer.with_param_bases(consts)  # traced params pack in the jit
-            return self._run_jit(params, consts, *args, **kwargs)
+            return self._run_jit(params, consts, args, **kwargs)
         packed = self.packer.pack_on_host(params)
-        out = self._run_packed_jit(packed, consts, *args, **kwargs)
+        out = self._run_packed_jit(packed, consts, args, **kwargs)
         if not isinstance(out[0]["stream"], jax.core.Tracer):  # not inside a transform
             self._trusted = _identity(out[0])
         return out
@@ -500,13 +476,23 @@ class CompiledNetwork:
         ``n_active`` steps (probe rows past them are zeros), compiled once for
         every ``n_active``; not reverse-differentiable, unlike `run`.
 
+        A host callback that raises makes its step a fault (the state's
+        ``"fault"``; see `.pop_callback_error`) and the loop stops there.
+
         ``slots`` maps a probe key to ``(n_rows, rows)``: the probe's output
         has ``n_rows`` rows and step ``i`` writes row ``rows[i]`` (see
         `.scan_steps`'s ``sampled``); ``n_rows`` is part of what is compiled.
         """
-        return self._run(
-            params, state, n_steps, inputs, "simulate", False, n_active, host, True, slots
-        )
+        # a failing host callback stops the loop instead of failing the whole
+        # run (`.CallbackErrors`); its callbacks run before the result is ready
+        self.errors.stop_quietly = True
+        try:
+            out = self._run(
+                params, state, n_steps, inputs, "simulate", False, n_active, host, True, slots
+            )
+            return jax.block_until_ready(out)
+        finally:
+            self.errors.stop_quietly = False
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""

@@ -44,6 +44,7 @@ def scan_steps(
     remat: bool = False,
     unroll: int = 1,
     stop_at_fault: bool = False,
+    undo_faulty_step: bool = False,
     time_major: bool = False,
     early_exit: bool = False,
     sampled: dict | None = None,
@@ -77,8 +78,10 @@ def scan_steps(
         give zeros (so runs of many lengths share one compiled scan).
     stop_at_fault : bool
         With ``n_active``, steps after a fault (the state's ``"fault"``) do not
-        run either. (JAX cannot make that choice per minibatch item around
-        host callbacks: leave it off then.)
+        run either (with ``time_major``, those of every item).
+    undo_faulty_step : bool
+        With ``stop_at_fault``, the step that faults leaves the state as it
+        was (but for the fault): for host callbacks, whose user code may raise.
     time_major : bool
         With a minibatch, scan over time once with the step vmapped over the
         items (needed when the step calls the host), instead of vmapping a scan
@@ -121,6 +124,18 @@ def scan_steps(
             for k, s in probe_struct.items()
         }
 
+    def step_or_fault(carry, host_row, input_row):
+        new, out = one(carry, host_row, input_row)
+        if not (stop_at_fault and undo_faulty_step):
+            return new, out
+        # the step that faults leaves the state as it was, but for the fault: the
+        # state then matches the steps kept (all items' with a minibatch). Only
+        # where a fault is a user's exception: the select over the state every
+        # step costs in-place updates (a learning model ran 2.3x slower)
+        failed = jnp.any(new["fault"][..., 0] >= 0)
+        kept = jax.tree_util.tree_map(lambda old, v: jnp.where(failed, old, v), carry, new)
+        return {**kept, "fault": new["fault"]}, out
+
     def active(i, carry):
         go = i < n_active
         if stop_at_fault:
@@ -141,7 +156,7 @@ def scan_steps(
 
         def body(c):
             i, carry, rows = c
-            carry, out = one(carry, row(item_host, i), row(item_inputs, i))
+            carry, out = step_or_fault(carry, row(item_host, i), row(item_inputs, i))
             rows = {
                 k: jax.lax.dynamic_update_index_in_dim(
                     rows[k], out[k], slots[k][i] if k in slots else i, 0
@@ -169,7 +184,7 @@ def scan_steps(
                 return c, {k: jnp.zeros(s.shape, s.dtype) for k, s in zero.items()}
 
             return jax.lax.cond(
-                active(i, carry), lambda c: one(c, host_row, input_row), idle, carry
+                active(i, carry), lambda c: step_or_fault(c, host_row, input_row), idle, carry
             )
 
         xs = (jnp.arange(n_steps), item_host, item_inputs)

@@ -55,6 +55,15 @@ class Placement:
         """Batch-leading arrays with axis 0 split over the mesh (one process)."""
         return tree if self.mesh is None else shard_batch(tree, self.mesh)
 
+    def run_values(self, inputs: dict, host: dict, host_sources) -> tuple[dict, dict]:
+        """A run's inputs (batch-leading) and host values (batch-leading when
+        per item, else the same on every device) on the mesh."""
+        if self.mesh is None:
+            return inputs, host
+        per_item = {s.key: s.per_item for s in host_sources}
+        host = {k: (self.batch if per_item[k] else self.replicated)(v) for k, v in host.items()}
+        return self.batch(inputs), host
+
     def data(self, tree, axis: int = 0):
         """Host data of the same value on every process -> arrays with ``axis``
         split over the mesh, each process transferring only its own part."""

@@ -547,13 +547,7 @@ class Simulator:
                 self._run_chunk(done, {k: v[..., :done, :] for k, v in inputs.items()})
             raise
         inputs = {k: _pad(v, size, tax).astype(model.float_dtype) for k, v in inputs.items()}
-        if self.mesh is not None:
-            inputs = self.placement.batch(inputs)
-            per_item = {s.key: s.per_item for s in model.host_sources}
-            host = {
-                k: (self.placement.batch if per_item[k] else self.placement.replicated)(v)
-                for k, v in host.items()
-            }
+        inputs, host = self.placement.run_values(inputs, host, model.host_sources)
         start = self._n_steps
         rows = sample_rows(self._probe_chunks, self.dt, start, n, size)
         slots = {self._probe_key[p]: (n_rows, slot) for p, (n_rows, slot, _) in rows.items()}
@@ -570,8 +564,11 @@ class Simulator:
         self.state = state
         fault = np.asarray(distributed.to_host(state["fault"])).reshape(-1, 2)
         failed = fault[fault[:, 0] >= 0]
-        if len(failed):  # a JaxNode went non-finite: keep the steps before it
+        error = model.pop_callback_error()  # a host callback's, which stopped the loop
+        if len(failed):  # keep the steps before the fault (the state is theirs)
             n = int(failed[:, 0].min()) - start
+            # reported below; a next run starts again from the kept state
+            self.state = {**state, "fault": jax.numpy.full_like(state["fault"], -1)}
         self._n_steps += n
         for probe, chunks in self._probe_chunks.items():
             # the rows of the run's first n steps (of those kept: sample_every),
@@ -580,6 +577,8 @@ class Simulator:
             kept = n if probe not in rows else int(np.count_nonzero(rows[probe][2] < n))
             values = probes[self._probe_key[probe]]
             chunks.append(np.array(values[:, :kept] if tax == 1 else values[:kept]))
+        if error is not None:
+            raise error
         if len(failed):
             op = self.compiled.step_order[int(failed[0, 1])]
             what = getattr(op, "node", None) or getattr(op, "fn", None) or op
