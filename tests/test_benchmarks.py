@@ -65,3 +65,18 @@ def test_issue14_shapes_match_nengo(name):
         sim.run_steps(50)
     scale = max(np.abs(ref.data[probe]).max(), 1e-3)
     assert np.abs(sim.data[probe] - ref.data[probe]).max() < 0.05 * scale
+
+
+def test_fault_sweep_ends_every_case_clearly():
+    # benchmarks/faults.py: each bad input or fault ends in a nengo exception
+    # naming what is wrong, the user's own exception with every completed step
+    # kept, or the right result; never a silent wrong result or a raw error
+    import warnings
+
+    from benchmarks import faults
+
+    for _, name, fn, expect in faults.CASES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome, detail = faults.run_case(fn, expect)
+        assert outcome in ("error", "kept", "ok"), (name, outcome, detail)
