@@ -54,7 +54,7 @@ def merged_model(net, ours):
     model.build(net)
     dg = operator_dependency_graph(model.operators)
     if ours:
-        optimize(model, dg)
+        optimize(model, dg, whole_views_as_bases=False)
     else:
         with nengo_merging_deterministically():
             nengo_optimizer.optimize(model, dg)

@@ -12,7 +12,11 @@ merging vertices is a C-level set difference.
 
 The decisions are nengo's: the same candidates in the same order, the same
 tests (nengo's mergers check the signals), the same merged operators and
-signals. Only the stopping rule differs: nengo may stop early when a pass
+signals, with one addition: a signal that is a view of its whole base counts
+as that base, so that operators of separate networks, whose signals nengo's
+first merges make whole views of separate bases, can merge too (nengo never
+merges them; ``whole_views_as_bases=False`` gives exactly nengo's merges).
+The stopping rule differs too: nengo may stop early when a pass
 merges too little per second of wall time, which depends on the machine;
 this one always runs until a pass merges nothing, so every build of a network
 merges the same way. Graphs of more than `MAX_BITSET_OPS` operators, whose
@@ -47,11 +51,12 @@ MAX_BITSET_OPS = 100_000  # operators; their bit sets take at most ~1.25 GB
 LARGE_SIGNAL = 8192
 
 
-def _large(op) -> bool:
+def has_large_signal(op) -> bool:
+    """Whether ``op`` touches a non-constant signal of `LARGE_SIGNAL` elements or more."""
     return any(sig.size >= LARGE_SIGNAL and not sig.readonly for sig in op.all_signals)
 
 
-def optimize(model, dg: dict) -> None:
+def optimize(model, dg: dict, whole_views_as_bases: bool = True) -> None:
     """Merge the operators of ``model`` as nengo's optimizer does (in place).
 
     Parameters
@@ -61,6 +66,11 @@ def optimize(model, dg: dict) -> None:
         merged ones.
     dg : dict
         Operator -> operators depending on it; merged in place.
+    whole_views_as_bases : bool
+        Before each pass, put in each operator the base of every signal that
+        is a view of its whole base (see `_SkipLarge.unview_whole_views`):
+        then the neurons (and what they read and write) of separate networks
+        merge too. False makes exactly nengo's merges.
     """
     with readonly_signals_apart():
         # The bit sets take up to n_ops**2 / 8 bytes; past this size nengo's
@@ -70,6 +80,8 @@ def optimize(model, dg: dict) -> None:
         views_only = True
         while True:
             before = len(merge_pass.dg.forward)
+            if whole_views_as_bases:
+                merge_pass.unview_whole_views()
             merge_pass(views_only)
             merged_some = len(merge_pass.dg.forward) < before
             # Merging views first fixes the memory order that later merges
@@ -224,14 +236,45 @@ class _Group(OpsToMerge):
         )
 
 
+def _whole(sig) -> bool:
+    """Whether ``sig`` is a view that is its whole base, in the base's order."""
+    base = sig.base
+    return (
+        sig.is_view
+        and sig.shape == base.shape
+        and sig.elemoffset == 0
+        and sig.strides == base.strides
+        and sig.readonly == base.readonly
+    )
+
+
 class _SkipLarge:
-    """Leave operators with large signals out of every merge (`LARGE_SIGNAL`)."""
+    """Leave operators with large signals out of every merge (`LARGE_SIGNAL`);
+    signals that are views of their whole base count as that base."""
+
+    def unview_whole_views(self) -> None:
+        """Put each whole-base view's base in its place in every operator.
+
+        nengo merges operators on views only when the views follow each other
+        in one base; after one merge each ensemble's signals are whole views
+        of their own merged base, so ensembles of different networks never
+        merge. As bases, they merge like any other signals.
+        """
+        whole = {sig: sig.base for sig in list(self.sig2ops) if _whole(sig)}
+        if not whole:
+            return
+        self.replace_op_signals(whole)
+        for view, base in whole.items():
+            ops = self.sig2ops[base]
+            for op in self.sig2ops.pop(view):
+                ops.add(op)
+        self.sig_replacements.update(whole)
 
     def perform_merges_for_subset(self, subset: list) -> None:
-        large = [op for op in subset if _large(op)]
+        large = [op for op in subset if has_large_signal(op)]
         self.might_merge.difference_update(large)
         if large:
-            subset = [op for op in subset if not _large(op)]
+            subset = [op for op in subset if not has_large_signal(op)]
         super().perform_merges_for_subset(subset)
 
 

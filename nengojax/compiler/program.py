@@ -27,6 +27,7 @@ from .merge import merge_operators
 from .opmerge import optimize as merge_like_nengo
 from .schedule import stable_toposort
 from .solves import SharingBuilder
+from .stack import StackedOps, stack_operators
 
 
 class Program:
@@ -122,8 +123,12 @@ class Program:
         step_order = stable_toposort(dg, model.operators)
         if optimize if merge is None else merge:
             step_order = merge_operators(step_order, self.dt, stable_toposort)
+            step_order = stack_operators(step_order, stable_toposort, _input_node_bases(model))
         self.step_order = step_order
         self.op_index = {id(op): i for i, op in enumerate(step_order)}
+        for op in step_order:  # members of stacked operators (their random streams)
+            for member in op.ops if isinstance(op, StackedOps) else ():
+                self.op_index[id(member)] = len(self.op_index)
 
         self.keys = KeyMap(network if network is not None else key_network, model)
         self.layout = SignalLayout(step_order, self.float_dtype, int_dtype)
@@ -206,6 +211,16 @@ class Program:
             key = self.keys.key(probe) if self.keys.has(probe) else f"probe_{id(probe)}"
             self.probes[key] = probe
             self.probe_views[key] = self.layout.view(self.model.sig[probe]["in"])
+
+
+def _input_node_bases(model) -> frozenset:
+    """Bases of the outputs of input Nodes (run-time data replaces the operator
+    writing one, so no such operator is stacked with others)."""
+    return frozenset(
+        sigs["out"].base
+        for obj, sigs in model.sig.items()
+        if isinstance(obj, nengo.Node) and obj.size_in == 0 and sigs.get("out") is not None
+    )
 
 
 def _signature(sig):

@@ -3,4 +3,4 @@
 Importing this package registers every lowering in `nengojax.ops.registry`.
 """
 
-from . import basic, conv, jax_node, learning, neurons, processes, pyfunc  # noqa: F401
+from . import basic, conv, jax_node, learning, neurons, processes, pyfunc, stacked  # noqa: F401

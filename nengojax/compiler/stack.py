@@ -1,0 +1,150 @@
+"""Stacking operators of one kind and shape that nengo's merger cannot merge.
+
+nengo merges operators only when their signals lie one after another in
+memory. A model of many identical modules (SPA networks, EnsembleArrays,
+Spaun) keeps one product, one copy and one neuron update per module: a step,
+and an XLA compile, that grow with the number of modules. Here operators of
+one type whose signals have the same shapes and whose static data (slices,
+block structure, neuron parameters) are equal are grouped into one
+`StackedOps`: its lowering runs the operator's own lowering once, under
+`jax.vmap`, over the members' signals gathered into stacked arrays (see
+`nengojax.ops.stacked`).
+
+Members of a group never depend on each other: each group holds operators
+of one *depth* (the longest chain of operators before them in the step's
+dependency graph), and an operator depending on another is always deeper.
+For the same reason no stacking can close a cycle between groups.
+
+Operators with a large signal (`.opmerge.LARGE_SIGNAL`: a layer, a conv
+feature map) are not stacked, for the reason they are not merged: their
+parts of a stacked array would cost a full-size copy in every gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from nengo.builder.neurons import SimNeurons
+from nengo.builder.operator import BsrDotInc, Copy, DotInc, ElementwiseInc, Operator
+from nengo.params import Parameter
+from nengo.utils.simulator import operator_dependency_graph
+
+from .opmerge import has_large_signal
+
+
+class StackedOps(Operator):
+    """Operators of one type, signal shapes and static data, run as one.
+
+    Parameters
+    ----------
+    ops : list of Operator
+        The members, independent of each other; ``ops[0]`` is the one whose
+        lowering is run for all of them.
+    """
+
+    def __init__(self, ops, tag=None):
+        super().__init__(tag=tag or f"{len(ops)} stacked {type(ops[0]).__name__}")
+        self.ops = list(ops)
+        self.sets = [s for op in ops for s in op.sets]
+        self.incs = [s for op in ops for s in op.incs]
+        self.reads = [s for op in ops for s in op.reads]
+        self.updates = [s for op in ops for s in op.updates]
+
+    def make_step(self, signals, dt, rng):  # pragma: no cover (nengojax only)
+        raise NotImplementedError("StackedOps only runs in nengojax")
+
+
+def _index_key(index):
+    if index is None or isinstance(index, slice):
+        return repr(index)
+    arr = np.asarray(index)
+    return (arr.dtype.str, arr.shape, arr.tobytes())
+
+
+def _value_key(value):
+    arr = np.asarray(value)
+    return (arr.dtype.str, arr.shape, arr.tobytes()) if arr.dtype.kind != "O" else repr(value)
+
+
+def _neuron_key(op: SimNeurons):
+    nt = op.neurons
+    cls = type(nt)
+    names = sorted(n for n in dir(cls) if isinstance(getattr(cls, n, None), Parameter))
+    params = tuple((name, _value_key(getattr(nt, name))) for name in names)
+    return (type(nt), params, tuple(op.state))
+
+
+#: Operator type -> key of its static data; operators stack only with equal keys.
+STACKABLE: dict[type, Callable] = {
+    Copy: lambda op: (op.inc, _index_key(op.src_slice), _index_key(op.dst_slice)),
+    ElementwiseInc: lambda op: (),
+    DotInc: lambda op: (),
+    BsrDotInc: lambda op: (_index_key(op.indices), _index_key(op.indptr), op.reshape),
+    SimNeurons: _neuron_key,
+}
+
+
+def _signature(op):
+    key = STACKABLE.get(type(op))
+    if key is None:
+        return None
+    shapes = tuple(
+        (len(group), tuple((s.shape, s.dtype.str) for s in group))
+        for group in (op.sets, op.incs, op.reads, op.updates)
+    )
+    return (type(op), shapes, key(op))
+
+
+def _depths(step_order: list, dg: dict) -> dict:
+    """Longest chain of operators before each operator (``step_order`` is
+    a topological order of ``dg``)."""
+    depth = {op: 0 for op in step_order}
+    for op in step_order:
+        d = depth[op] + 1
+        for succ in dg[op]:
+            if depth[succ] < d:
+                depth[succ] = d
+    return depth
+
+
+def stack_operators(step_order: list, toposort, protected=frozenset(), min_group: int = 2):
+    """Replace groups of stackable operators by `StackedOps`.
+
+    Parameters
+    ----------
+    step_order : list
+        The operators in step order.
+    toposort : callable
+        ``toposort(dg, operators)`` orders a dependency graph.
+    protected : set
+        Bases that no stacked operator may write (outputs of input Nodes,
+        which run-time data replaces operator by operator).
+    min_group : int
+        Smallest group worth stacking.
+    """
+    dg = operator_dependency_graph(step_order)
+    depth = _depths(step_order, dg)
+    groups: dict[tuple, list] = {}
+    for op in step_order:
+        sig = _signature(op)
+        if sig is None or has_large_signal(op):
+            continue
+        if any(s.base in protected for s in op.sets + op.incs + op.updates):
+            continue
+        groups.setdefault((depth[op], sig), []).append(op)
+    stacked = {}
+    for members in groups.values():
+        if len(members) >= min_group:
+            group = StackedOps(members)
+            for op in members:
+                stacked[op] = group
+    if not stacked:
+        return list(step_order)
+    ops, seen = [], set()
+    for op in step_order:
+        group = stacked.get(op, op)
+        if id(group) not in seen:
+            seen.add(id(group))
+            ops.append(group)
+    return toposort(operator_dependency_graph(ops), ops)
