@@ -38,6 +38,7 @@ floats per training step). Unmerged, each lives as its own array.
 from __future__ import annotations
 
 import numpy as np
+from nengo.builder.neurons import SimNeurons
 from nengo.builder.optimizer import OpInfo, OpMergePass, OpMerger, OpsToMerge
 from nengo.rc import rc
 
@@ -260,7 +261,11 @@ class _SkipLarge:
         of their own merged base, so ensembles of different networks never
         merge. As bases, they merge like any other signals.
         """
-        whole = {sig: sig.base for sig in list(self.sig2ops) if _whole(sig)}
+        whole = {
+            sig: sig.base
+            for sig in list(self.sig2ops)
+            if _whole(sig) and any(isinstance(op, SimNeurons) for op in self.sig2ops[sig])
+        }
         if not whole:
             return
         self.replace_op_signals(whole)

@@ -106,6 +106,15 @@ class LoweringContext:
         self.float_dtype: np.dtype = program.float_dtype
         self.step_signal = program.model.step
         self.time_signal = program.model.time
+        self.invariants: dict[str, tuple] = {}  # see `add_invariant`
+
+    def add_invariant(self, views: list, shape: tuple) -> str:
+        """Ask for the values of ``views`` (of param or const bases), stacked
+        into one array of shape ``(len(views), *shape)``, computed once per
+        run before the loop over steps; returns its key in ``env.invariants``."""
+        key = f"stacked{len(self.invariants)}"
+        self.invariants[key] = (views, shape)
+        return key
 
     def host_key(self, op) -> str:
         """Key of host source ``op`` in the per-step host values."""

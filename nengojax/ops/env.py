@@ -49,6 +49,9 @@ class StepEnv:
         self.dt = dt
         self.stream = stream
         self.checks: list = []  # (index, output) of values that must stay finite
+        # key -> run-invariant value computed before the loop over steps
+        # (`.LoweringContext.add_invariant`)
+        self.invariants: dict = {}
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)

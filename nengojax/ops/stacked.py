@@ -128,6 +128,7 @@ class _Slot:
 
     def __init__(self, views: list, shape: tuple, dtype):
         self.views = views
+        self.invariant = None  # key of the stacked value in env.invariants, if any
         self.shape = shape
         self.dtype = dtype
         self.one_base = len({v.base for v in views}) == 1
@@ -139,6 +140,8 @@ class _Slot:
 
     def read(self, env):
         k = len(self.views)
+        if self.invariant is not None:
+            return env.invariants[self.invariant]
         if not self.one_base:
             return jnp.stack([env.read(v) for v in self.views])
         base = self.views[0].base
@@ -246,6 +249,13 @@ def lower_stacked_ops(op, ctx):
     reads, writes = sorted(probe["reads"]), probe["writes"]
     if _conflicts(slots, reads, writes):
         return _sequential(applies)
+    for p in reads:
+        # params and constants gathered from many bases: stacked once per
+        # run, before the loop over steps, instead of copied every step
+        slot = slots[p]
+        kinds = {layout.bases[v.base].kind for v in slot.views}
+        if kinds <= {"param", "const"} and not slot.contiguous:
+            slot.invariant = ctx.add_invariant(slot.views, slot.shape)
     k = len(members)
 
     def apply(env):

@@ -47,11 +47,29 @@ class StepFunction:
             self.applies.append(apply)
         self._free_nodes = [k for k in program.input_nodes if k not in program.op_nodes]
 
+    def prepare(self, packed: dict) -> dict:
+        """``packed`` with the run-invariant values the lowerings asked for
+        (`.LoweringContext.add_invariant`); called once per run, outside the
+        loop over steps."""
+        if not self.ctx.invariants:
+            return packed
+        flat = {i: v.reshape(-1) for i, v in packed.items()}
+        out = dict(packed)
+        for key, (views, shape) in self.ctx.invariants.items():
+            parts = []
+            for v in views:
+                arr = flat[v.base]
+                part = arr[v.start : v.stop] if v.index is None else arr[v.index]
+                parts.append(part.reshape(shape))
+            out[key] = jnp.stack(parts)
+        return out
+
     def __call__(self, packed, consts, state, host_row, input_row):
         program = self.program
         layout = program.layout
         # a param base may come as its param's own array (not flattened)
-        values = {i: v.reshape(-1) for i, v in packed.items()}
+        invariants = {k: packed[k] for k in self.ctx.invariants}
+        values = {i: v.reshape(-1) for i, v in packed.items() if i not in invariants}
         for b in layout.bases:
             if b.kind == "state":
                 values[b.index] = state["signals"][b.key]
@@ -60,6 +78,7 @@ class StepFunction:
         step_value = values[layout.base_index(program.model.step)][0]
         rng = jax.random.fold_in(state["rng"], step_value)
         env = StepEnv(layout, values, host_row, input_row, rng, program.dt, state["stream"])
+        env.invariants = invariants
         for key in self._free_nodes:  # Nodes no operator writes (constant outputs)
             if key in input_row:
                 env.set(program.node_views[key], input_row[key])

@@ -262,7 +262,7 @@ class CompiledNetwork:
         step = self.step_function(mode)
         return scan_steps(
             step,
-            packed,
+            step.prepare(packed),
             consts,
             state,
             inputs,
