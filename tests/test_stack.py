@@ -42,16 +42,22 @@ def unstacked(monkeypatch):
 
 def test_modules_stack_into_a_step_that_does_not_grow_with_them():
     sizes = {}
-    for n in (4, 8):
+    for n in (8, 16):
         net, _ = modules(n)
         with nengojax.Simulator(net, progress_bar=False) as sim:
             sizes[n] = len(sim.compiled.step_order)
             assert count(sim.compiled.step_order, StackedOps) > 0
-    assert sizes[8] == sizes[4]
+    assert sizes[16] <= sizes[8]
+
+
+def test_few_members_are_not_stacked():
+    net, _ = modules(stack.MIN_GROUP - 1)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        assert count(sim.compiled.step_order, StackedOps) == 0
 
 
 def test_stacked_modules_equal_unstacked_and_nengo(unstacked):
-    net, probes = modules(6)
+    net, probes = modules(8)
     with nengojax.Simulator(net, progress_bar=False) as sim:
         sim.run_steps(300)
         stacked = [sim.data[p] for p in probes]
@@ -67,7 +73,7 @@ def test_stacked_modules_equal_unstacked_and_nengo(unstacked):
 
 
 def test_stacked_minibatch_and_gradient_equal_unstacked(unstacked):
-    net, probes = modules(3)
+    net, probes = modules(8)
 
     def run(minibatch):
         model = nengojax.compile(net)
@@ -92,9 +98,10 @@ def test_stacked_minibatch_and_gradient_equal_unstacked(unstacked):
         np.testing.assert_allclose(grads[k], want_grads[k], rtol=1e-4, atol=1e-7)
 
 
-def test_members_writing_the_same_elements_run_one_by_one():
+def test_members_writing_the_same_elements_run_one_by_one(monkeypatch):
     # two copies adding into the same slice of one signal: each lowering reads
     # the whole signal and sets it, so stacked they would lose one increment
+    monkeypatch.setattr(stack, "MIN_GROUP", 2)
     with nengo.Network() as net:
         a = nengo.Node([1.0, 2.0])
         b = nengo.Node([10.0, 20.0])
@@ -113,9 +120,10 @@ def test_members_writing_the_same_elements_run_one_by_one():
     np.testing.assert_allclose(sim.data[p][-1], [11.0, 0.0, 22.0])
 
 
-def test_members_reading_what_another_writes_are_never_grouped():
+def test_members_reading_what_another_writes_are_never_grouped(monkeypatch):
     # a chain of copies: each reads what the one before it writes, so each is
     # at another depth of the step and none is stacked with another
+    monkeypatch.setattr(stack, "MIN_GROUP", 2)
     with nengo.Network() as net:
         nodes = [nengo.Node([3.0])] + [nengo.Node(size_in=1) for _ in range(4)]
         p = nengo.Probe(nodes[-1])

@@ -15,9 +15,11 @@ of one *depth* (the longest chain of operators before them in the step's
 dependency graph), and an operator depending on another is always deeper.
 For the same reason no stacking can close a cycle between groups.
 
-Operators with a large signal (`.opmerge.LARGE_SIGNAL`: a layer, a conv
-feature map) are not stacked, for the reason they are not merged: their
-parts of a stacked array would cost a full-size copy in every gradient.
+Only operators whose non-constant signals are small (`.opmerge.SMALL_SIGNAL`)
+stack, in groups of at least `MIN_GROUP`: for big signals (a layer, a conv
+feature map, a large ensemble) the work of the step dominates, not its number
+of operators, and gathering the members' parts into stacked arrays would cost
+more than it saves (and in a gradient a full-size copy of each part).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from nengo.builder.operator import BsrDotInc, Copy, DotInc, ElementwiseInc, Oper
 from nengo.params import Parameter
 from nengo.utils.simulator import operator_dependency_graph
 
-from .opmerge import has_large_signal
+from .opmerge import SMALL_SIGNAL
 
 
 class StackedOps(Operator):
@@ -108,7 +110,13 @@ def _depths(step_order: list, dg: dict) -> dict:
     return depth
 
 
-def stack_operators(step_order: list, toposort, protected=frozenset(), min_group: int = 2):
+#: Smallest group stacked: for a few members, the gathers and scatters of a
+#: stacked operator cost more than the operators they replace (nengo_spa's
+#: models, whose groups have 2-8 members, ran 10% slower stacked).
+MIN_GROUP = 8
+
+
+def stack_operators(step_order: list, toposort, protected=frozenset(), min_group=None):
     """Replace groups of stackable operators by `StackedOps`.
 
     Parameters
@@ -120,23 +128,38 @@ def stack_operators(step_order: list, toposort, protected=frozenset(), min_group
     protected : set
         Bases that no stacked operator may write (outputs of input Nodes,
         which run-time data replaces operator by operator).
-    min_group : int
-        Smallest group worth stacking.
+    min_group : int, optional
+        Smallest group worth stacking (default `MIN_GROUP`).
     """
+    min_group = MIN_GROUP if min_group is None else min_group
     dg = operator_dependency_graph(step_order)
     depth = _depths(step_order, dg)
     groups: dict[tuple, list] = {}
     for op in step_order:
         sig = _signature(op)
-        if sig is None or has_large_signal(op):
+        if sig is None or any(s.size > SMALL_SIGNAL and not s.readonly for s in op.all_signals):
             continue
         if any(s.base in protected for s in op.sets + op.incs + op.updates):
             continue
         groups.setdefault((depth[op], sig), []).append(op)
+    rank: dict = {}  # a deterministic rank of each base (ids differ between runs)
+    for op in step_order:
+        for s in op.all_signals:
+            rank.setdefault(s.base, len(rank))
     stacked = {}
     for members in groups.values():
         if len(members) >= min_group:
-            group = StackedOps(members)
+            # in memory order of their largest signal: its parts then often
+            # follow each other and stack as one slice
+            largest = max(
+                range(len(members[0].all_signals)), key=lambda p: members[0].all_signals[p].size
+            )
+
+            def place(op, p=largest):
+                sig = op.all_signals[p]
+                return (rank[sig.base], sig.elemoffset)
+
+            group = StackedOps(sorted(members, key=place))
             for op in members:
                 stacked[op] = group
     if not stacked:
