@@ -101,6 +101,34 @@ def test_computes_each_ensembles_activities_once(monkeypatch):
     assert n_nengo - len(computed) == 5 + 1
 
 
+def test_kept_work_is_bounded_and_dropped_work_is_recomputed_to_the_same_bits(monkeypatch):
+    # connections between networks are built after all the networks: each
+    # ensemble's activities would be kept from its first connection to its last
+    with nengo.Network(seed=5) as net:
+        arrays = [nengo.networks.EnsembleArray(30, 3) for _ in range(4)]
+        for pre, post in zip(arrays[:-1], arrays[1:], strict=True):
+            for a, b in zip(pre.ea_ensembles, post.ea_ensembles, strict=True):
+                nengo.Connection(a, b, function=np.square)
+    theirs = built(net)
+    kept = []
+    builder = SharingBuilder()
+    original = builder.solves._bound
+
+    def bound(keep):
+        original(keep)
+        kept.append(builder.solves.kept_bytes)
+
+    builder.solves._bound = bound
+    one = 367_200  # one ensemble's rates, inputs and factor
+    monkeypatch.setattr(solves, "MAX_KEPT_BYTES", 2 * one)
+    ours = built(net, builder)
+    # the bound, plus the ensemble being solved (all 12 would be kept otherwise)
+    assert 2 * one <= max(kept) <= 3 * one
+    assert builder.solves.kept_bytes == 0 and builder.solves.activities == {}
+    for conn in net.all_connections:
+        assert np.array_equal(ours.params[conn].weights, theirs.params[conn].weights)
+
+
 def test_decoder_cache_entries_interchange_with_nengo(tmp_path):
     net = many_connections()
     theirs = built(net, cache=DecoderCache(cache_dir=str(tmp_path)))

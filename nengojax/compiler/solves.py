@@ -126,14 +126,28 @@ class _Activities:
     def matches(self, x, gain, bias) -> bool:
         return gain is self.gain and bias is self.bias and np.array_equal(x, self.x)
 
+    @property
+    def nbytes(self) -> int:
+        return self.rates.nbytes + self.x.nbytes + sum(f[0].nbytes for f in self.factors.values())
+
+
+#: At most this many bytes of activities and factors are kept for later
+#: connections; past it, the least recently used ensemble's are dropped (and
+#: computed again, to the same bits, if another of its connections comes).
+MAX_KEPT_BYTES = 64 * 2**20
+
 
 class SharedSolves:
     """Activities and Cholesky factors of the ensembles being built, kept until
-    the last connection from each ensemble has been solved."""
+    the last connection from each ensemble has been solved, or until
+    `MAX_KEPT_BYTES` of them push out the least recently used (a model whose
+    connections between networks are built after all the networks, as
+    nengo's builder orders them, would otherwise keep every ensemble's)."""
 
     def __init__(self):
         self.pending: Counter | None = None
-        self.activities: dict = {}
+        self.activities: dict = {}  # ensemble -> [_Activities], least recently used first
+        self.kept_bytes = 0
 
     def count(self, network) -> None:
         """Count the connections of ``network`` that may share work."""
@@ -142,6 +156,7 @@ class SharedSolves:
     def clear(self) -> None:
         self.pending = None
         self.activities.clear()
+        self.kept_bytes = 0
 
     def build(self, model, solver, conn, rng):
         """nengo's ``build_decoders`` for ``conn``, with shared solves."""
@@ -163,18 +178,34 @@ class SharedSolves:
         finally:
             self.pending[ens] -= 1
             if self.pending[ens] <= 0:
-                self.activities.pop(ens, None)
+                self._drop(ens)
         return eval_points, decoders.T, info
+
+    def _drop(self, ens) -> None:
+        for acts in self.activities.pop(ens, ()):
+            self.kept_bytes -= acts.nbytes
+
+    def _bound(self, keep) -> None:
+        """Drop the least recently used ensembles' work (never ``keep``'s)
+        while more than `MAX_KEPT_BYTES` are kept."""
+        for ens in list(self.activities):
+            if self.kept_bytes <= MAX_KEPT_BYTES:
+                break
+            if ens is not keep:
+                self._drop(ens)
 
     def solve(self, conn, gain, bias, x, targets, rng=np.random):
         """nengo's ``solve_for_decoders`` with `LstsqL2` and `Cholesky`."""
         t_start = time.time()
-        known = self.activities.setdefault(conn.pre_obj, [])
+        known = self.activities.pop(conn.pre_obj, [])
+        self.activities[conn.pre_obj] = known  # now the most recently used
         acts = next((a for a in known if a.matches(x, gain, bias)), None)
         if acts is None:
             rates = block_rates(conn.pre_obj.neuron_type, x, gain, bias)
             acts = _Activities(x, gain, bias, rates)
             known.append(acts)
+            self.kept_bytes += acts.nbytes
+            self._bound(keep=conn.pre_obj)
         if acts.all_zero:
             raise BuildError(
                 f"Building {conn}: 'activities' matrix is all zero for {conn.pre_obj}. "
@@ -193,7 +224,10 @@ class SharedSolves:
             # The same operations as nengo's Cholesky, so the same bits.
             G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
+            self.kept_bytes -= acts.nbytes
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
+            self.kept_bytes += acts.nbytes
+            self._bound(keep=conn.pre_obj)
         X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
         if transpose:
             X = np.dot(A.T, X)
