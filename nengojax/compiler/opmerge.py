@@ -276,10 +276,10 @@ class _SkipLarge:
         """
         whole = {
             sig: sig.base
-            for sig in list(self.sig2ops)
-            if _whole(sig)
-            and sig.size <= SMALL_SIGNAL
-            and any(isinstance(op, SimNeurons) for op in self.sig2ops[sig])
+            for op in self.dg.forward
+            if isinstance(op, SimNeurons)
+            for sig in op.all_signals
+            if sig.size <= SMALL_SIGNAL and _whole(sig)
         }
         if not whole:
             return
