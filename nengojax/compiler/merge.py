@@ -24,6 +24,8 @@ from nengo.exceptions import BuildError
 from nengo.synapses import LinearFilter
 from nengo.utils.simulator import operator_dependency_graph
 
+from .schedule import base_ranks
+
 
 class MergedLinearFilter(Operator):
     """Many linear filters of one kind and one mode, as one operator.
@@ -158,10 +160,7 @@ def merge_operators(step_order: list, dt: float, toposort, min_group: int = 2) -
     ``toposort(dg, operators)`` orders a dependency graph; a group whose merged
     operator would close a cycle is left as it was.
     """
-    base_rank = {}  # a deterministic rank for each base (ids differ between runs)
-    for op in step_order:
-        for sig in op.all_signals:
-            base_rank.setdefault(sig.base, len(base_rank))
+    base_rank = base_ranks(step_order)
     ops = list(step_order)
     groups = [*_filter_groups(step_order, dt, base_rank), *_pes_groups(step_order)]
     for members, merged in groups:

@@ -103,3 +103,13 @@ def readonly_signals_apart():
         yield
     finally:
         SigMerger.check_signals = staticmethod(original_check)
+
+
+def base_ranks(operators) -> dict:
+    """Base -> its rank by first use in ``operators``: a deterministic order
+    of bases (their ids differ between runs)."""
+    rank: dict = {}
+    for op in operators:
+        for sig in op.all_signals:
+            rank.setdefault(sig.base, len(rank))
+    return rank

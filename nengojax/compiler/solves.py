@@ -224,9 +224,8 @@ class SharedSolves:
             # The same operations as nengo's Cholesky, so the same bits.
             G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
-            self.kept_bytes -= acts.nbytes
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
-            self.kept_bytes += acts.nbytes
+            self.kept_bytes += factor[0].nbytes
             self._bound(keep=conn.pre_obj)
         X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
         if transpose:

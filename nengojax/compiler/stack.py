@@ -33,6 +33,7 @@ from nengo.params import Parameter
 from nengo.utils.simulator import operator_dependency_graph
 
 from .opmerge import SMALL_SIGNAL
+from .schedule import base_ranks
 
 
 class StackedOps(Operator):
@@ -57,32 +58,28 @@ class StackedOps(Operator):
         raise NotImplementedError("StackedOps only runs in nengojax")
 
 
-def _index_key(index):
-    if index is None or isinstance(index, slice):
-        return repr(index)
-    arr = np.asarray(index)
-    return (arr.dtype.str, arr.shape, arr.tobytes())
-
-
-def _value_key(value):
+def _static_key(value):
+    """A hashable key equal for equal static data (slices, index or parameter arrays)."""
+    if value is None or isinstance(value, slice):
+        return repr(value)
     arr = np.asarray(value)
-    return (arr.dtype.str, arr.shape, arr.tobytes()) if arr.dtype.kind != "O" else repr(value)
+    return repr(value) if arr.dtype.kind == "O" else (arr.dtype.str, arr.shape, arr.tobytes())
 
 
 def _neuron_key(op: SimNeurons):
     nt = op.neurons
     cls = type(nt)
     names = sorted(n for n in dir(cls) if isinstance(getattr(cls, n, None), Parameter))
-    params = tuple((name, _value_key(getattr(nt, name))) for name in names)
+    params = tuple((name, _static_key(getattr(nt, name))) for name in names)
     return (type(nt), params, tuple(op.state))
 
 
 #: Operator type -> key of its static data; operators stack only with equal keys.
 STACKABLE: dict[type, Callable] = {
-    Copy: lambda op: (op.inc, _index_key(op.src_slice), _index_key(op.dst_slice)),
+    Copy: lambda op: (op.inc, _static_key(op.src_slice), _static_key(op.dst_slice)),
     ElementwiseInc: lambda op: (),
     DotInc: lambda op: (),
-    BsrDotInc: lambda op: (_index_key(op.indices), _index_key(op.indptr), op.reshape),
+    BsrDotInc: lambda op: (_static_key(op.indices), _static_key(op.indptr), op.reshape),
     SimNeurons: _neuron_key,
 }
 
@@ -142,10 +139,7 @@ def stack_operators(step_order: list, toposort, protected=frozenset(), min_group
         if any(s.base in protected for s in op.sets + op.incs + op.updates):
             continue
         groups.setdefault((depth[op], sig), []).append(op)
-    rank: dict = {}  # a deterministic rank of each base (ids differ between runs)
-    for op in step_order:
-        for s in op.all_signals:
-            rank.setdefault(s.base, len(rank))
+    rank = base_ranks(step_order)
     stacked = {}
     for members in groups.values():
         if len(members) >= min_group:

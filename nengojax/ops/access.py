@@ -15,18 +15,20 @@ import numpy as np
 from ..compiler.layout import SignalLayout
 
 
-def _flat(view) -> np.ndarray:
+def flat_indices(view) -> np.ndarray:
+    """Flat indices of a view's elements in its base."""
     if view.index is not None:
         return view.index.ravel()
     return np.arange(view.start, view.stop)
 
 
-def _contiguous(idx: np.ndarray) -> bool:
+def is_contiguous(idx: np.ndarray) -> bool:
+    """Whether ``idx`` is a run of consecutive indices (a slice)."""
     return idx.size > 0 and bool(np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)))
 
 
 def _take(arr, idx):
-    if _contiguous(idx):
+    if is_contiguous(idx):
         return arr[int(idx[0]) : int(idx[0]) + idx.size]
     return arr[idx]
 
@@ -48,7 +50,7 @@ class MergedAccess:
         pos = 0
         for sig in sigs:
             view = layout.view(sig)
-            idx = _flat(view)
+            idx = flat_indices(view)
             entry = by_base.setdefault(view.base, ([], []))
             entry[0].append(idx)
             entry[1].append(np.arange(pos, pos + idx.size))
@@ -59,25 +61,32 @@ class MergedAccess:
         ]
         positions = np.concatenate([p for _, _, p in self.runs]) if self.runs else np.zeros(0)
         # reading base by base gives the runs' order; this puts it back in order
-        self._order = None if _contiguous(positions) else np.argsort(positions)
+        self._order = None if is_contiguous(positions) else np.argsort(positions)
 
     def read(self, env) -> jax.Array:
         """The merged vector of the signals' current values."""
-        pieces = [_read(env, base, idx) for base, idx, _ in self.runs]
+        pieces = [read_indices(env, base, idx) for base, idx, _ in self.runs]
         vec = jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
         return vec if self._order is None else vec[self._order]
 
     def write(self, env, vec, inc: bool = False) -> None:
         """Set (or increment) the signals from a merged vector."""
         for base, idx, positions in self.runs:
-            part = _take(vec, positions).astype(env.dtype_of(base))
-            if _contiguous(idx):
-                env.write_range(base, int(idx[0]), int(idx[0]) + idx.size, part, inc)
-            else:
-                env.write_index(base, idx, part, inc)
+            write_indices(env, base, idx, _take(vec, positions), inc)
 
 
-def _read(env, base, idx):
-    if _contiguous(idx):
+def read_indices(env, base: int, idx: np.ndarray) -> jax.Array:
+    """Elements ``idx`` of a base: a slice where they are consecutive, else a gather."""
+    if is_contiguous(idx):
         return env.read_range(base, int(idx[0]), int(idx[0]) + idx.size)
     return env.read_flat(base)[idx]
+
+
+def write_indices(env, base: int, idx: np.ndarray, values, inc: bool) -> None:
+    """Set (or increment) elements ``idx`` of a base from flat ``values``: a
+    slice update where they are consecutive, else a scatter."""
+    values = values.astype(env.dtype_of(base))
+    if is_contiguous(idx):
+        env.write_range(base, int(idx[0]), int(idx[0]) + idx.size, values, inc)
+    else:
+        env.write_index(base, idx, values, inc)

@@ -36,9 +36,14 @@ class StepEnv:
         The time step.
     stream : jax.Array
         The minibatch item being simulated (0 without a minibatch).
+    invariants : dict, optional
+        Key -> run-invariant value computed before the loop over steps
+        (`.LoweringContext.add_invariant`).
     """
 
-    def __init__(self, layout: SignalLayout, values, host, inputs, rng, dt, stream=0):
+    def __init__(
+        self, layout: SignalLayout, values, host, inputs, rng, dt, stream=0, invariants=None
+    ):
         self.layout = layout
         self.values = dict(values)
         for i in layout.piecewise:
@@ -49,9 +54,7 @@ class StepEnv:
         self.dt = dt
         self.stream = stream
         self.checks: list = []  # (index, output) of values that must stay finite
-        # key -> run-invariant value computed before the loop over steps
-        # (`.LoweringContext.add_invariant`)
-        self.invariants: dict = {}
+        self.invariants = invariants or {}
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..compiler.layout import View
 from ..compiler.stack import StackedOps
+from .access import flat_indices, is_contiguous, read_indices, write_indices
 from .registry import get_lowering, register_lowering
 
 
@@ -116,62 +117,38 @@ def _sequential(applies):
     return apply if applies else None
 
 
-def _flat(view: View) -> np.ndarray:
-    if view.index is not None:
-        return np.asarray(view.index).ravel()
-    return np.arange(view.start, view.stop)
-
-
 class _Slot:
     """One signal position of every member: where it lives, read and written
     as one stacked array where it can be."""
 
-    def __init__(self, views: list, shape: tuple, dtype):
+    def __init__(self, views: list, shape: tuple):
         self.views = views
-        self.invariant = None  # key of the stacked value in env.invariants, if any
         self.shape = shape
-        self.dtype = dtype
-        self.one_base = len({v.base for v in views}) == 1
-        self.index = np.concatenate([_flat(v) for v in views]) if self.one_base else None
-        n = self.index.size if self.one_base else 0
-        self.contiguous = (
-            self.one_base and n > 0 and np.array_equal(self.index, self.index[0] + np.arange(n))
+        self.invariant = None  # key of the stacked value in env.invariants, if any
+        bases = {v.base for v in views}
+        self.base = bases.pop() if len(bases) == 1 else None
+        self.index = np.concatenate([flat_indices(v) for v in views])
+        self.contiguous = self.base is not None and is_contiguous(self.index)
+        # parts in several bases, or slices apart from each other in one: read
+        # and written part by part (copies of slices are faster than a gather)
+        self.per_view = self.base is None or (
+            all(v.index is None for v in views) and not self.contiguous
         )
-        # every member's part is a slice (of one or more bases)
-        self.ranges = all(v.index is None for v in views)
 
     def read(self, env):
-        k = len(self.views)
         if self.invariant is not None:
             return env.invariants[self.invariant]
-        if not self.one_base:
+        if self.per_view:
             return jnp.stack([env.read(v) for v in self.views])
-        base = self.views[0].base
-        if self.contiguous:
-            start = int(self.index[0])
-            flat = env.read_range(base, start, start + self.index.size)
-        elif self.ranges:  # slices, copied together: faster than a gather
-            return jnp.stack([env.read(v) for v in self.views])
-        else:
-            flat = env.read_flat(base)[self.index]
-        return flat.reshape((k, *self.shape))
+        flat = read_indices(env, self.base, self.index)
+        return flat.reshape((len(self.views), *self.shape))
 
     def write(self, env, value, inc: bool) -> None:
-        if not self.one_base:
+        if self.per_view:
             for i, v in enumerate(self.views):
                 env.write(v, value[i], "inc" if inc else "set")
-            return
-        base = self.views[0].base
-        if self.ranges and not self.contiguous:  # slice updates, not a scatter
-            for i, v in enumerate(self.views):
-                env.write(v, value[i], "inc" if inc else "set")
-            return
-        flat = value.reshape(-1).astype(env.dtype_of(base))
-        if self.contiguous:
-            start = int(self.index[0])
-            env.write_range(base, start, start + self.index.size, flat, inc)
         else:
-            env.write_index(base, self.index, flat, inc)
+            write_indices(env, self.base, self.index, value.reshape(-1), inc)
 
 
 def _conflicts(slots, reads, writes) -> bool:
@@ -180,10 +157,10 @@ def _conflicts(slots, reads, writes) -> bool:
     touched: dict[int, list] = {}  # base -> (member, flat indices, how) of each access
     for p in reads:
         for m, v in enumerate(slots[p].views):
-            touched.setdefault(v.base, []).append((m, _flat(v), "read"))
+            touched.setdefault(v.base, []).append((m, flat_indices(v), "read"))
     for p, inc in writes.items():
         for m, v in enumerate(slots[p].views):
-            touched.setdefault(v.base, []).append((m, _flat(v), "inc" if inc else "set"))
+            touched.setdefault(v.base, []).append((m, flat_indices(v), "inc" if inc else "set"))
     for accesses in touched.values():
         if all(how == "read" for _, _, how in accesses):
             continue
@@ -228,10 +205,9 @@ def lower_stacked_ops(op, ctx):
     slots, shapes, dtypes = {}, {}, {}
     for p in positions:
         views = [layout.view(m.all_signals[p]) for m in members]
-        base = layout.bases[views[0].base]
         shapes[p] = tuple(signals[p].shape)
-        dtypes[p] = base.init.dtype
-        slots[p] = _Slot(views, shapes[p], dtypes[p])
+        dtypes[p] = layout.bases[views[0].base].init.dtype
+        slots[p] = _Slot(views, shapes[p])
 
     apply_first = applies[0]
 

@@ -53,15 +53,15 @@ class StepFunction:
         loop over steps."""
         if not self.ctx.invariants:
             return packed
-        flat = {i: v.reshape(-1) for i, v in packed.items()}
+
+        def part(view, shape):
+            arr = packed[view.base].reshape(-1)
+            values = arr[view.start : view.stop] if view.index is None else arr[view.index]
+            return values.reshape(shape)
+
         out = dict(packed)
         for key, (views, shape) in self.ctx.invariants.items():
-            parts = []
-            for v in views:
-                arr = flat[v.base]
-                part = arr[v.start : v.stop] if v.index is None else arr[v.index]
-                parts.append(part.reshape(shape))
-            out[key] = jnp.stack(parts)
+            out[key] = jnp.stack([part(v, shape) for v in views])
         return out
 
     def __call__(self, packed, consts, state, host_row, input_row):
@@ -77,8 +77,9 @@ class StepFunction:
                 values[b.index] = consts[b.key]
         step_value = values[layout.base_index(program.model.step)][0]
         rng = jax.random.fold_in(state["rng"], step_value)
-        env = StepEnv(layout, values, host_row, input_row, rng, program.dt, state["stream"])
-        env.invariants = invariants
+        env = StepEnv(
+            layout, values, host_row, input_row, rng, program.dt, state["stream"], invariants
+        )
         for key in self._free_nodes:  # Nodes no operator writes (constant outputs)
             if key in input_row:
                 env.set(program.node_views[key], input_row[key])
