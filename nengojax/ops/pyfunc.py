@@ -71,6 +71,24 @@ def calls_observable(fn) -> bool:
     return is_users(fn) and not is_pure(fn)
 
 
+def ahead_safe(op) -> bool:
+    """Whether host source ``op`` may be computed steps ahead of the step that
+    uses it even while user code runs between steps (``sim.step()`` loops):
+    nengo's own process or function, or a function that is pure arithmetic
+    (`.is_pure`) and reads nothing a user could change in between; a closure
+    cell could be rebound by its enclosing function, so none may have any
+    unless marked `pure`."""
+    if isinstance(op, SimPyFunc):
+        fn = op.fn
+        if not is_users(fn):
+            return True
+        if getattr(fn, "__nengojax_pure__", False) or isinstance(fn, np.ufunc):
+            return is_pure(fn)
+        return is_pure(fn) and not getattr(fn, "__closure__", None)
+    process = getattr(op, "process", None)
+    return process is not None and not is_users(process)
+
+
 @register_lowering(SimPyFunc)
 def lower_sim_py_func(op, ctx):
     if is_host_source(op) and not (ctx.live_python and calls_observable(op.fn)):

@@ -21,7 +21,7 @@ from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
 from ..ops.pyfunc import calls_observable
 from ..ops.step import StepFunction
 from ..validation import integer
-from .host import host_axes, host_inputs
+from .host import host_axes, host_inputs, host_structs
 from .memory import check_memory
 from .params import ParamPacker
 from .run import scan_steps
@@ -493,6 +493,19 @@ class CompiledNetwork:
             return jax.block_until_ready(out)
         finally:
             self.errors.stop_quietly = False
+
+    def compile_chunk(self, packed, state, n_steps: int) -> None:
+        """Compile the loop `run_chunk` runs for ``n_steps`` (no run-time data,
+        no sampled probes) without running it: e.g. in a background thread,
+        ahead of the calls that use it. ``packed`` is ``packer.pack_on_host(params)``.
+        Calls no host function and changes nothing a run reads."""
+        n_steps = integer(n_steps, "n_steps", 1)
+        skip = self.live_keys
+        structs = host_structs(self.program, n_steps, batch_size(state), skip)
+        host = {k: np.zeros(s.shape, s.dtype) for k, s in structs.items()}
+        kwargs = dict(n_steps=n_steps, mode="simulate", remat=False, early_exit=True, sampled=())
+        args = (state, {}, host, 0, {})
+        self._run_packed_jit.lower(packed, self.packer.consts, args, **kwargs).compile()
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""

@@ -509,3 +509,13 @@ def sample_rows(probes, dt: float, start: int, n: int, size: int) -> dict:
         slot[kept] = np.arange(len(kept), dtype=np.int32)
         out[probe] = (spare + 1, slot, kept)
     return out
+
+
+def pad_time(arr, size: int, axis: int):
+    """``arr`` padded with zeros to ``size`` along its time ``axis``."""
+    pad = size - arr.shape[axis]
+    if pad == 0:
+        return arr
+    widths = [(0, 0)] * arr.ndim
+    widths[axis] = (0, pad)
+    return np.pad(arr, widths)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -22,8 +23,10 @@ from ..runtime.state import check_seed, drop_batch_axis, is_batched, state_step
 from ..sharding import check_divisible, make_mesh, resolve_devices
 from ..validation import integer
 from . import checkpoint, freeze, gradcheck
-from .data import keep_last_steps, resolve_stateful, run_data, sample_rows
+from .data import keep_last_steps, pad_time, resolve_stateful, run_data, sample_rows
 from .history import History
+from .lookahead import Lookahead
+from .pickling import Pickling
 from .placement import Placement
 from .trainer import Trainer
 
@@ -48,19 +51,18 @@ class SimulationData(Mapping):
         sim = self._sim
         if key in sim._probe_chunks:
             chunks = sim._probe_chunks[key]
-            n = sum(c.shape[sim._time_axis] for c in chunks)
-            cached = self._cache.get(key)
-            if cached is None or cached.shape[sim._time_axis] != n:
-                probe = key
-                shape = tuple(sim.model.sig[probe]["in"].shape)
-                if chunks:
-                    arr = np.concatenate(chunks, axis=sim._time_axis)
-                else:
-                    lead = (sim.minibatch_size,) if sim.minibatch_size else ()
-                    arr = np.zeros(lead + (0,) + shape)
-                arr.setflags(write=False)
-                self._cache[key] = cached = arr
-            return cached
+            if len(chunks) == 1 and chunks[0] is self._cache.get(key):
+                return chunks[0]
+            if not chunks:
+                lead = (sim.minibatch_size,) if sim.minibatch_size else ()
+                return np.zeros(lead + (0,) + tuple(sim.model.sig[key]["in"].shape))
+            arr = np.concatenate(chunks, axis=sim._time_axis) if len(chunks) > 1 else chunks[0]
+            arr.setflags(write=False)
+            # one part from now on: a loop of step() calls reading the data after
+            # each one joins one new row to it, not every row again
+            chunks[:] = [arr]
+            self._cache[key] = arr
+            return arr
         return freeze.built_data(sim, key)  # nengo's built object, with trained values
 
     def __iter__(self):
@@ -74,7 +76,7 @@ class SimulationData(Mapping):
         self._cache.clear()
 
 
-class Simulator:
+class Simulator(Pickling):
     """Simulate a nengo network with JAX; behaves like `nengo.Simulator`.
 
     Parameters
@@ -112,8 +114,6 @@ class Simulator:
     ----------
     params : dict
         The current parameters (trained by `fit`).
-    state : dict
-        The current simulation state.
     compiled : CompiledNetwork
         The pure functions underneath.
     trainer : Trainer
@@ -141,6 +141,7 @@ class Simulator:
     ):
         self.closed = True  # until construction succeeds
         self._running = threading.Lock()
+        self._state = None
         if unroll_simulation is not None:  # NengoDL's name
             unroll = unroll_simulation
         if dtype is None and isinstance(network, nengo.Network):
@@ -158,6 +159,7 @@ class Simulator:
         if not (isinstance(dt, numbers.Real) and np.isfinite(dt) and dt > 0):
             raise ValidationError(f"dt must be a positive number (got {dt!r})", attr="dt")
         self.minibatch_size = minibatch_size
+        self._lookahead = Lookahead(self)
         devices = resolve_devices(devices)
         mesh = None if devices is None else make_mesh(devices)
         if mesh is not None:
@@ -197,41 +199,17 @@ class Simulator:
 
     # --- nengo.Simulator API -------------------------------------------------------
 
-    def __getstate__(self):
-        return {
-            "network": self._network,
-            "model": self.model,
-            "init_args": self._init_args,
-            "seed": self._seed,
-            "progress_bar": self.progress_bar,
-            "optimize": self.optimize,
-            "params": jax.device_get(self.params),
-            "state": jax.device_get(self.state) if self.state is not None else None,
-            "n_steps": self._n_steps,
-            "probe_chunks": self._probe_chunks,
-            "closed": self.closed,
-        }
+    @property
+    def state(self) -> dict | None:
+        """The simulation state (a pytree of JAX arrays; see `set_state`)."""
+        if self._lookahead.chunk is not None:  # steps were run ahead of step() calls
+            self._state = self._lookahead.settled_state()
+        return self._state
 
-    def __setstate__(self, st):
-        self.__init__(
-            None,
-            model=st["model"],
-            key_network=st["network"],
-            seed=st["seed"],
-            progress_bar=st["progress_bar"],
-            optimize=False,  # the pickled model is already optimized
-            _merge=st["optimize"],
-            **st["init_args"],
-        )
-        self.optimize = st["optimize"]
-        self.params = st["params"]
-        if st["state"] is not None:
-            self.state = st["state"]
-        self._n_steps = st["n_steps"]
-        self._probe_chunks = st["probe_chunks"]
-        self._probe_key = {p: self._probe_key_by_id[id(p)] for p in self._probe_chunks}
-        if st["closed"]:
-            self.close()
+    @state.setter
+    def state(self, value) -> None:
+        self._lookahead.drop()
+        self._state = value
 
     @property
     def signals(self) -> dict:
@@ -412,8 +390,31 @@ class Simulator:
         self.run_steps(steps, data=data, progress_bar=progress_bar, stateful=stateful)
 
     def step(self, data=None, stateful=None) -> None:
-        """Advance one step (``stateful`` as in `run_steps`)."""
+        """Advance one step (``stateful`` as in `run_steps`).
+
+        In a loop of ``step()`` calls, a model whose steps no user code could
+        watch (see `.lookahead`) runs several steps per call of the compiled
+        loop and shows them one per call.
+        """
+        ahead = self._lookahead
+        if data is None and stateful is None and not self.closed:
+            if self._running.acquire(blocking=False):
+                try:
+                    shown = ahead.next_step()
+                    if shown is not None:
+                        rows, final = shown
+                        for probe, chunks in self._probe_chunks.items():
+                            chunks.append(rows[probe])
+                        self._n_steps += 1
+                        if final is not None:
+                            self._state = final
+                        return
+                finally:
+                    self._running.release()
+        before, t0 = self._n_steps, time.perf_counter()
         self.run_steps(1, data=data, progress_bar=False, stateful=stateful)
+        if data is None and stateful is None:
+            ahead.stepped(before, time.perf_counter() - t0)
 
     def run_steps(
         self, steps: int | None = None, data=None, progress_bar=None, stateful=None, n_steps=None
@@ -546,7 +547,7 @@ class Simulator:
             if 0 < done < n:
                 self._run_chunk(done, {k: v[..., :done, :] for k, v in inputs.items()})
             raise
-        inputs = {k: _pad(v, size, tax).astype(model.float_dtype) for k, v in inputs.items()}
+        inputs = {k: pad_time(v, size, tax).astype(model.float_dtype) for k, v in inputs.items()}
         inputs, host = self.placement.run_values(inputs, host, model.host_sources)
         start = self._n_steps
         rows = sample_rows(self._probe_chunks, self.dt, start, n, size)
@@ -586,12 +587,3 @@ class Simulator:
                 f"{what} returned a non-finite value at t={(self._n_steps + 1) * self.dt:g} "
                 f"(step {self._n_steps + 1}); the {self._n_steps} steps before it are kept"
             )
-
-
-def _pad(arr, size, axis):
-    pad = size - arr.shape[axis]
-    if pad == 0:
-        return arr
-    widths = [(0, 0)] * arr.ndim
-    widths[axis] = (0, pad)
-    return np.pad(arr, widths)
