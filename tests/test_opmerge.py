@@ -127,11 +127,23 @@ def test_same_merges_as_nengo(make):
     assert ours == theirs
 
 
-def test_large_graphs_use_nengos_sets_with_the_same_merges(monkeypatch):
+def test_graphs_whose_bit_sets_are_too_large_use_nengos_sets_with_the_same_merges(monkeypatch):
     theirs = structure(merged_model(chain(10), ours=False))
-    monkeypatch.setattr(opmerge, "MAX_BITSET_OPS", 10)
-    monkeypatch.setattr(opmerge.BitsetMergePass, "__init__", None)  # must not be used
+    monkeypatch.setattr(opmerge, "MAX_BITSET_BYTES", 16)
+    monkeypatch.setattr(opmerge.BitsetMergePass, "__call__", None)  # must not run
     assert structure(merged_model(chain(10), ours=True)) == theirs
+
+
+def test_bit_sets_over_the_budget_raise_before_they_are_all_made():
+    model = Model(dt=0.001)
+    model.build(chain(10))
+    forward = {op: set(s) for op, s in operator_dependency_graph(model.operators).items()}
+    closure = opmerge._Closure(forward)
+    total = sum(b.bit_length() for b in closure.relative.values())
+    assert total > 64
+    with pytest.raises(MemoryError):
+        opmerge._Closure(forward, max_bytes=total / 8 / 2)
+    assert opmerge._Closure(forward, max_bytes=total / 8).relative == closure.relative
 
 
 def test_merging_reduces_operators():
@@ -170,7 +182,7 @@ def layers(big, small):
 @pytest.mark.parametrize("bitset", [True, False], ids=["bitset", "nengo_sets"])
 def test_operators_with_large_signals_stay_apart(monkeypatch, bitset):
     if not bitset:
-        monkeypatch.setattr(opmerge, "MAX_BITSET_OPS", 0)
+        monkeypatch.setattr(opmerge, "MAX_BITSET_BYTES", 0)
     net = layers(big=50, small=10)
     default = merged_model(net, ours=True)
     monkeypatch.setattr(opmerge, "LARGE_SIGNAL", 40)
