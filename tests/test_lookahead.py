@@ -2,6 +2,9 @@
 sees is what stepping one by one shows, and nengo's answer where user code runs
 between the steps."""
 
+import io
+import logging
+
 import jax
 import nengo
 import numpy as np
@@ -208,3 +211,23 @@ def test_not_ahead_where_it_could_be_seen():
         nengo.Probe(stim)
     with nengojax.Simulator(net, progress_bar=False) as sim:
         assert can_look_ahead(sim)  # nengo's own process
+
+
+def test_steps_ahead_compile_nothing_once_the_background_compile_is_done():
+    """The background compile makes the very program the chunks call (one
+    place builds its arguments, `runtime.network._scan_args`), and showing
+    steps compiles nothing either."""
+    net, _ = model()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        warm(sim)
+        log = io.StringIO()
+        handler = logging.StreamHandler(log)
+        logging.getLogger("jax").addHandler(handler)
+        try:
+            with jax.log_compiles(True):
+                stepped(sim, 30)
+        finally:
+            logging.getLogger("jax").removeHandler(handler)
+        assert sim._lookahead.chunk is not None  # it ran ahead
+    compiles = [line for line in log.getvalue().splitlines() if line.startswith("Compiling")]
+    assert compiles == []

@@ -442,13 +442,9 @@ class CompiledNetwork:
                 host = self.host_inputs(state, n_steps, inputs.keys())
             else:
                 host = self.host_inputs(state, int(n_active), inputs.keys(), pad_to=n_steps)
-        slots = slots or {}
-        sampled = tuple(sorted((k, n_rows) for k, (n_rows, _) in slots.items()))
-        slots = {k: v for k, (_, v) in slots.items()}
-        kwargs = dict(n_steps=n_steps, mode=mode, remat=remat, early_exit=early_exit)
-        kwargs["sampled"] = sampled
+        run = (n_steps, mode, remat, early_exit)
+        args, kwargs = _scan_args(state, inputs, host, n_active, slots, *run)
         consts = self.packer.consts
-        args = (state, inputs, host, n_active, slots)
         if any(isinstance(v, jax.core.Tracer) for v in params.values()):
             consts = self.packer.with_param_bases(consts)  # traced params pack in the jit
             return self._run_jit(params, consts, args, **kwargs)
@@ -503,8 +499,7 @@ class CompiledNetwork:
         skip = self.live_keys
         structs = host_structs(self.program, n_steps, batch_size(state), skip)
         host = {k: np.zeros(s.shape, s.dtype) for k, s in structs.items()}
-        kwargs = dict(n_steps=n_steps, mode="simulate", remat=False, early_exit=True, sampled=())
-        args = (state, {}, host, 0, {})
+        args, kwargs = _scan_args(state, {}, host, 0, None, n_steps, "simulate", False, True)
         self._run_packed_jit.lower(packed, self.packer.consts, args, **kwargs).compile()
 
     def signal_values(self, params, state) -> dict:
@@ -581,6 +576,18 @@ def compile(  # noqa: A001
 
 
 __all__ = ["CompiledNetwork", "compile"]
+
+
+def _scan_args(state, inputs, host, n_active, slots, n_steps, mode, remat, early_exit) -> tuple:
+    """The run arguments and static keywords of the jitted runs, made in this
+    one place: `CompiledNetwork.compile_chunk` must compile
+    the very program a run then calls. ``slots`` maps a probe key to
+    ``(n_rows, rows)`` (see `run_chunk`)."""
+    slots = slots or {}
+    sampled = tuple(sorted((k, n_rows) for k, (n_rows, _) in slots.items()))
+    rows = {k: v for k, (_, v) in slots.items()}
+    kwargs = dict(n_steps=n_steps, mode=mode, remat=remat, early_exit=early_exit, sampled=sampled)
+    return (state, inputs, host, n_active, rows), kwargs
 
 
 def _identity(state) -> tuple:

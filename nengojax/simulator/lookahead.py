@@ -168,11 +168,10 @@ class Lookahead:
         if np.any(fault[:, 0] >= 0):  # a non-finite value ahead: likewise
             self._length = 8
             return None
-        tax = self._time_axis
-        rows = {
-            p: np.array(probes[k][:, :n] if tax else probes[k][:n])
-            for k, p in model.probes.items()
-        }
+        rows = {}
+        for k, p in model.probes.items():
+            values = np.asarray(probes[k])  # sliced on the host: no program per shape
+            rows[p] = np.array(values[:, :n] if self._time_axis else values[:n])
         self.chunk = _Chunk(start, state, params, host, rows, final, n)
         self._length = min(2 * n, SIZE)
         return self.chunk
