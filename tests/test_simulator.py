@@ -97,7 +97,7 @@ def test_many_run_lengths_and_steps_reuse_compiles():
         for _ in range(25):
             sim.step()
         # 6 run lengths share 3 compiled scans (of 1, 8 and 64 steps) ... and 512
-        assert sim.compiled._run_packed_jit._cache_size() == 4
+        assert sim.compiled._run_packed_jit.top._cache_size() == 4
     np.testing.assert_allclose(sim.data[p], ref.data[p], atol=1e-5)
 
 

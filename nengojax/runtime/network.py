@@ -26,6 +26,7 @@ from .memory import check_memory
 from .params import ParamPacker
 from .run import scan_steps
 from .state import batch_size, init_state, is_batched
+from .xla_options import jit
 
 
 class CompiledNetwork:
@@ -94,7 +95,7 @@ class CompiledNetwork:
         self._checked_params = None
         self._last_step_probes = None
         self._trusted = None  # identity of the state the last run returned
-        self._run_packed_jit = jax.jit(self._run_packed, static_argnames=static)
+        self._run_packed_jit = jit(self._run_packed, static_argnames=static)
 
     # --- what was built --------------------------------------------------------------
 
@@ -564,14 +565,7 @@ def compile(  # noqa: A001
     CompiledNetwork
     """
     return CompiledNetwork(
-        network,
-        dt=dt,
-        seed=seed,
-        model=model,
-        dtype=dtype,
-        optimize=optimize,
-        precision=precision,
-        unroll=unroll,
+        network, dt, seed, model, dtype, optimize, precision=precision, unroll=unroll
     )
 
 
