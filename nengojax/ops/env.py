@@ -55,6 +55,10 @@ class StepEnv:
         self.stream = stream
         self.checks: list = []  # (index, output) of values that must stay finite
         self.invariants = invariants or {}
+        # set around each operator by the step (see `.ordering`): base -> a -0.0
+        # its writes add, and the values it wrote
+        self.after: dict = {}
+        self.written: list = []
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)
@@ -82,9 +86,21 @@ class StepEnv:
 
     def set_flat(self, base_index: int, value) -> None:
         """Replace the whole flat array of a base."""
+        self._store(base_index, self._output(base_index, value))
+
+    def _store(self, base_index: int, value) -> None:
         if isinstance(self.values[base_index], Pieces):
             value = Pieces.whole(value)
         self.values[base_index] = value
+
+    def _output(self, base_index: int, value):
+        """What an operator writes into a base: logged in `written`, and made
+        to depend on the reads it must follow (`after`, see `.ordering`)."""
+        self.written.append(value)
+        after = self.after.get(base_index)
+        if after is not None and jnp.issubdtype(value.dtype, jnp.floating):
+            value = value + after.astype(value.dtype)
+        return value
 
     def write_range(self, base_index: int, start: int, stop: int, value, inc: bool) -> None:
         """Set (or increment) elements ``start:stop`` of a base from flat ``value``."""
@@ -93,6 +109,7 @@ class StepEnv:
         arr = self.values[base_index]
         if inc:
             value = self.read_range(base_index, start, stop) + value
+        value = self._output(base_index, value)
         if isinstance(arr, Pieces):
             self.values[base_index] = arr.write(start, stop, value)
         elif start == 0 and stop == arr.shape[0]:
@@ -104,7 +121,8 @@ class StepEnv:
     def write_index(self, base_index: int, idx, value, inc: bool) -> None:
         """Set (or increment) the elements at flat indices ``idx`` from ``value``."""
         arr = self.read_flat(base_index)
-        self.set_flat(base_index, arr.at[idx].add(value) if inc else arr.at[idx].set(value))
+        value = self._output(base_index, value)
+        self._store(base_index, arr.at[idx].add(value) if inc else arr.at[idx].set(value))
 
     def dtype_of(self, base_index: int) -> np.dtype:
         """The dtype of a base's values."""

@@ -9,6 +9,7 @@ from ..compiler.program import Program
 from .context import LoweringContext
 from .env import StepEnv
 from .hostop import has_numpy_step, lower_host_operator
+from .ordering import after_value, marker, write_after_read
 from .registry import OPERATORS, get_lowering
 
 
@@ -33,8 +34,8 @@ class StepFunction:
     def __init__(self, program: Program, ctx: LoweringContext):
         self.program = program
         self.ctx = ctx
-        self.applies = []
-        for op in program.step_order:
+        self.applies = []  # (position in step order, apply)
+        for position, op in enumerate(program.step_order):
             lower = OPERATORS.lookup(type(op), ctx.platform)
             if lower is None and has_numpy_step(op):  # one of the user's own operators
                 lower = lower_host_operator
@@ -44,7 +45,17 @@ class StepFunction:
             key = program.node_key_of(op)
             if key is not None and key in program.input_nodes:
                 apply = _yielding_to_data(apply, key, program.node_views[key])
-            self.applies.append(apply)
+            self.applies.append((position, apply))
+        self.ties = write_after_read(program)
+        # state bases of one multi-dimensional signal (a connection's learned
+        # weights and their delta) are carried from step to step in its shape:
+        # XLA:CPU fuses 2-D work into a flat loop-carried buffer 2-3x slower
+        self.carry_shapes = {
+            b.key: tuple(b.signal.shape)
+            for b in program.layout.bases
+            if b.kind == "state" and not b.sparse and b.signal.ndim > 1
+        }
+        self._readers = {j for bases in self.ties.values() for js in bases.values() for j in js}
         self._free_nodes = [k for k in program.input_nodes if k not in program.op_nodes]
 
     def prepare(self, packed: dict) -> dict:
@@ -65,14 +76,15 @@ class StepFunction:
         return out
 
     def __call__(self, packed, consts, state, host_row, input_row):
+        """One step; each state signal comes back in the shape it came in."""
         program = self.program
         layout = program.layout
         # a param base may come as its param's own array (not flattened)
         invariants = {k: packed[k] for k in self.ctx.invariants}
         values = {i: v.reshape(-1) for i, v in packed.items() if i not in invariants}
         for b in layout.bases:
-            if b.kind == "state":
-                values[b.index] = state["signals"][b.key]
+            if b.kind == "state":  # flat, or as carried (`carry_shapes`)
+                values[b.index] = state["signals"][b.key].reshape(-1)
             elif b.kind == "scratch":
                 values[b.index] = consts[b.key]
         step_value = values[layout.base_index(program.model.step)][0]
@@ -83,11 +95,24 @@ class StepFunction:
         for key in self._free_nodes:  # Nodes no operator writes (constant outputs)
             if key in input_row:
                 env.set(program.node_views[key], input_row[key])
-        for apply in self.applies:
+        markers = {}
+        for position, apply in self.applies:
+            env.after = {
+                b: after_value([markers[j] for j in js if j in markers], env.dtype_of(b))
+                for b, js in self.ties.get(position, {}).items()
+            }
+            env.written = []
             apply(env)
+            if position in self._readers and marker(env.written) is not None:
+                markers[position] = marker(env.written)
+        env.after, env.written = {}, []
         values = env.final_values()
         new_state = dict(state)
-        new_state["signals"] = {b.key: values[b.index] for b in layout.bases if b.kind == "state"}
+        new_state["signals"] = {
+            b.key: values[b.index].reshape(state["signals"][b.key].shape)
+            for b in layout.bases
+            if b.kind == "state"
+        }
         checks = [(i, ~jnp.all(jnp.isfinite(v))) for i, v in env.checks]
         if getattr(env, "host_token", None) is not None:  # a host callback failed (-1)
             checks.append((-1, env.host_token < 0))

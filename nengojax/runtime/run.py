@@ -195,13 +195,33 @@ def scan_steps(
             probes[k] = rows.at[slots[k]].set(every)
         return final, probes
 
+    # the loop carries some state signals in their own shapes (`.StepFunction`)
+    shapes = getattr(step, "carry_shapes", {})
+    state = _reshape_signals(state, shapes, batched)
     if not batched:
-        return scan(state, inputs, host)
-    if not time_major:  # a scan per item, vmapped: XLA's best layout for most networks
-        return jax.vmap(scan, in_axes=(0, 0, host_axes))(state, inputs, host)
+        final, probes = scan(state, inputs, host)
+    elif not time_major:  # a scan per item, vmapped: XLA's best layout for most networks
+        final, probes = jax.vmap(scan, in_axes=(0, 0, host_axes))(state, inputs, host)
+    else:
+        final, probes = _time_major(scan, state, inputs, host, host_axes)
+    return _reshape_signals(final, dict.fromkeys(shapes, (-1,)), batched), probes
 
-    # one scan over time of the vmapped step: JAX cannot vmap a cond around host
-    # callbacks (their effects), so programs that call the host run this way
+
+def _reshape_signals(state: dict, shapes: dict, batched: bool) -> dict:
+    """``state`` with the signals ``shapes`` names reshaped (per minibatch item)."""
+    if not shapes:
+        return state
+    lead = 1 if batched else 0
+    signals = dict(state["signals"])
+    for key, shape in shapes.items():
+        signals[key] = signals[key].reshape(signals[key].shape[:lead] + shape)
+    return {**state, "signals": signals}
+
+
+def _time_major(scan, state, inputs, host, host_axes):
+    """One scan over time of the vmapped step: JAX cannot vmap a cond around
+    host callbacks (their effects), so programs that call the host run this way."""
+
     def swap(tree, axes):
         return jax.tree_util.tree_map(
             lambda v, a: v if a is None else jnp.swapaxes(v, 0, 1), tree, axes
