@@ -64,18 +64,12 @@ __all__ = [
 
 # --- compilation -------------------------------------------------------------------------
 
-#: XLA options for the training, evaluation and prediction functions on CPU (on
-#: top of the runs' `.xla_options.CPU_OPTIONS`): LLVM's -O1 compiles these (large,
-#: backpropagated) programs ~30 % faster than the default and, measured here, runs
-#: them as fast.
-CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
-
 
 def jit_training(fn, **kwargs):
-    """``jax.jit(fn)``, with `CPU_COMPILER_OPTIONS` when JAX runs on CPU and the
-    call is not inside another transformation (`.xla_options.jit`; used by
-    `make_train_step` and for the training scan of `Simulator.fit`)."""
-    return xla_options.jit(fn, CPU_COMPILER_OPTIONS, **kwargs)
+    """``jax.jit(fn)`` with nengojax's compile options (`.xla_options.jit`; LLVM's
+    -O1 on CPU compiles these large, backpropagated programs ~30 % faster than
+    the default); used by `make_train_step` and for `Simulator.fit`'s scan."""
+    return xla_options.jit(fn, **kwargs)
 
 
 # --- params -------------------------------------------------------------------------
