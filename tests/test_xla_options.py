@@ -89,3 +89,23 @@ def test_train_step_inside_a_users_scan():
         expected.append(loss)
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
     assert expected[-1] < expected[0]
+
+
+def test_a_jaxlib_without_the_options_gets_plain_programs(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("CPU options")
+    monkeypatch.setattr(xla_options, "CPU_OPTIONS", {"xla_cpu_no_such_option": 1})
+    monkeypatch.setattr(xla_options, "_refused", [])
+    rng = np.random.RandomState(1)
+    x, w = (jnp.asarray(rng.randn(50000), jnp.float32) for _ in range(2))
+    fn = xla_options.jit(_decode)
+    assert fn.top is not fn.nested
+    np.testing.assert_allclose(fn(x, w), jax.jit(_decode)(x, w), rtol=1e-5, atol=1e-4)
+    assert fn.top is fn.nested and xla_options.compiler_options() == {}
+    # compiling ahead falls back the same way
+    again = xla_options.jit(_decode)
+    assert again.top is again.nested
+    monkeypatch.setattr(xla_options, "_refused", [])
+    ahead = xla_options.jit(_decode)
+    ahead.compile(x, w)
+    assert ahead.top is ahead.nested

@@ -501,7 +501,7 @@ class CompiledNetwork:
         structs = host_structs(self.program, n_steps, batch_size(state), skip)
         host = {k: np.zeros(s.shape, s.dtype) for k, s in structs.items()}
         args, kwargs = _scan_args(state, {}, host, 0, None, n_steps, "simulate", False, True)
-        self._run_packed_jit.lower(packed, self.packer.consts, args, **kwargs).compile()
+        self._run_packed_jit.compile(packed, self.packer.consts, args, **kwargs)
 
     def signal_values(self, params, state) -> dict:
         """Current NumPy value of every base signal, keyed by nengo `.Signal`."""

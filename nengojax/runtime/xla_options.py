@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 
 __all__ = ["CPU_OPTIONS", "compiler_options", "jit"]
 
@@ -31,17 +30,8 @@ __all__ = ["CPU_OPTIONS", "compiler_options", "jit"]
 #: networks' runs up to 30 % faster than -O2 and, measured, runs them as fast.
 CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "", "xla_backend_optimization_level": 1}
 
-
-@functools.cache
-def _known(items: tuple) -> bool:
-    """Whether this jaxlib's CPU compiler accepts the options ``items`` (one
-    trivial compile per process; an unknown option fails at compile time)."""
-    try:
-        fn = jax.jit(lambda x: x, compiler_options=dict(items))
-        fn.lower(jax.ShapeDtypeStruct((), jnp.float32)).compile()
-    except Exception:  # noqa: BLE001  (jaxlib raises its own runtime error type)
-        return False
-    return True
+# set once this jaxlib has refused an option (older ones lack YNNPACK's)
+_refused: list = []
 
 
 def compiler_options() -> dict:
@@ -50,12 +40,19 @@ def compiler_options() -> dict:
     Returns
     -------
     dict
-        On CPU: `CPU_OPTIONS` where this jaxlib knows them; on other backends
-        (and older jaxlibs): empty.
+        On CPU: `CPU_OPTIONS`; on other backends, or once this jaxlib has
+        refused one of them: empty.
     """
-    if jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu" or _refused:
         return {}
-    return dict(CPU_OPTIONS) if _known(tuple(sorted(CPU_OPTIONS.items()))) else {}
+    return dict(CPU_OPTIONS)
+
+
+def _is_refusal(error: Exception) -> bool:
+    """Whether ``error`` is a compiler refusing an option (raised while compiling,
+    before anything ran)."""
+    text = str(error)
+    return "No such compile option" in text or "While setting option" in text
 
 
 class jit:  # noqa: N801  (used like jax.jit)
@@ -64,7 +61,8 @@ class jit:  # noqa: N801  (used like jax.jit)
     Called with tracers among its arguments (inside another transformation), or
     where JAX refuses the options (inside another ``jit`` that closes over
     concrete arrays), it calls a plain ``jax.jit(fn, **kwargs)``: the same
-    function, compiled as part of the caller's program.
+    function, compiled as part of the caller's program. A jaxlib that does not
+    know an option gets the plain ``jit`` from then on.
 
     Parameters
     ----------
@@ -85,15 +83,33 @@ class jit:  # noqa: N801  (used like jax.jit)
             return self.nested(*args, **kwargs)
         try:
             return self.top(*args, **kwargs)
-        except ValueError as e:
-            # raised while tracing, before anything ran
+        except ValueError as e:  # inside another jit: raised while tracing
             if "compiler_options" not in str(e):
                 raise
-            return self.nested(*args, **kwargs)
+        except jax.errors.JaxRuntimeError as e:
+            if not _is_refusal(e):
+                raise
+            self._refuse()
+        return self.nested(*args, **kwargs)
 
     def lower(self, *args, **kwargs):
         """The top-level program, lowered (``jax.jit(...).lower``)."""
         return self.top.lower(*args, **kwargs)
+
+    def compile(self, *args, **kwargs):
+        """Compile the top-level program for these arguments, without running it
+        (filling ``jit``'s cache, as a call would)."""
+        try:
+            return self.top.lower(*args, **kwargs).compile()
+        except jax.errors.JaxRuntimeError as e:
+            if not _is_refusal(e):
+                raise
+            self._refuse()
+            return self.nested.lower(*args, **kwargs).compile()
+
+    def _refuse(self) -> None:
+        _refused.append(True)
+        self.top = self.nested
 
 
 def _traced(args, kwargs) -> bool:
