@@ -103,8 +103,10 @@ class StepFunction:
             }
             env.written = []
             apply(env)
-            if position in self._readers and marker(env.written) is not None:
-                markers[position] = marker(env.written)
+            if position in self._readers:
+                mark = marker(env.written)
+                if mark is not None:
+                    markers[position] = mark
         env.after, env.written = {}, []
         values = env.final_values()
         new_state = dict(state)
