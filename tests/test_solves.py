@@ -6,7 +6,7 @@ import pytest
 from nengo.builder import Model
 from nengo.cache import DecoderCache
 
-from nengojax.compiler import solves
+from nengojax.compiler import decoder_keys, solves
 from nengojax.compiler.solves import SharingBuilder, block_rates
 
 
@@ -191,3 +191,112 @@ def test_rates_after_fork_do_not_hang():
     with ctx.Pool(1) as pool:
         got = pool.apply_async(block_rates, (nengo.LIF(), x, gain, bias)).get(timeout=60)
     assert np.array_equal(got, want)
+
+
+def test_probes_of_decoded_outputs_share_their_ensembles_work(monkeypatch):
+    # nengo builds a probe of an ensemble's decoded output as a connection,
+    # after the network's connections: the ensemble's activities are kept for it
+    with nengo.Network(seed=4) as net:
+        ens = nengo.Ensemble(200, 3, radius=2)
+        nengo.Connection(ens, ens, function=lambda x: x * 0.5, synapse=0.1)
+        probes = [nengo.Probe(ens, synapse=0.1), nengo.Probe(ens[1:], synapse=0.01)]
+    computed = []
+    original = nengo.LIF.rates
+
+    def rates(self, x, gain, bias):
+        computed.append(x.shape)
+        return original(self, x, gain, bias)
+
+    monkeypatch.setattr(nengo.LIF, "rates", rates)
+    monkeypatch.setattr(solves, "_BLOCK_SIZE", 10**9)  # one call per rates matrix
+    theirs = built(net)
+    assert len(computed) == 3
+    computed.clear()
+    builder = SharingBuilder()
+    ours = built(net, builder)
+    assert len(computed) == 1
+    assert builder.solves.activities == {}
+
+    def probe_decoders(model, probe):
+        (conn,) = [c for c in model.params if isinstance(c, nengo.Connection) and c.post is probe]
+        return model.params[conn].weights
+
+    for probe in probes:
+        assert np.array_equal(probe_decoders(ours, probe), probe_decoders(theirs, probe))
+
+
+def test_nengo_finds_our_decoder_cache_entries(tmp_path, monkeypatch):
+    # our keys hash what connections share once (`decoder_keys.PrefixKeys`):
+    # the digests must still be nengo's
+    net = many_connections()
+    ours = built(net, SharingBuilder(), cache=DecoderCache(cache_dir=str(tmp_path)))
+    solved = []
+    original = nengo.solvers.LstsqL2.__call__
+
+    def call(self, A, *args, **kwargs):
+        solved.append(A.shape[1])
+        return original(self, A, *args, **kwargs)
+
+    monkeypatch.setattr(nengo.solvers.LstsqL2, "__call__", call)
+    theirs = built(net, cache=DecoderCache(cache_dir=str(tmp_path)))
+    # every solve hit, but the two from the user's neuron type (50 neurons),
+    # which nengo cannot fingerprint and never caches
+    assert solved == [50, 50]
+    for conn in net.all_connections:
+        assert np.array_equal(ours.params[conn].weights, theirs.params[conn].weights)
+
+
+def test_a_rebuild_finds_decoders_by_alias_without_hashing_inputs(tmp_path, monkeypatch):
+    net = many_connections()
+    first = built(net, SharingBuilder(), cache=DecoderCache(cache_dir=str(tmp_path)))
+    hashed, solved = [], []
+    original = decoder_keys.SharedPrefixes.nengo_key
+
+    def nengo_key(self, *args):
+        hashed.append(args)
+        return original(self, *args)
+
+    monkeypatch.setattr(decoder_keys.SharedPrefixes, "nengo_key", nengo_key)
+    builder = SharingBuilder()
+    original_solve = builder.solves.solve
+
+    def solve(*args, **kwargs):
+        solved.append(args[0])
+        return original_solve(*args, **kwargs)
+
+    builder.solves.solve = solve
+    again = built(net, builder, cache=DecoderCache(cache_dir=str(tmp_path)))
+    assert hashed == [] and solved == []
+    for conn in net.all_connections:
+        assert np.array_equal(again.params[conn].weights, first.params[conn].weights)
+
+
+@pytest.mark.parametrize("change", ["eval_points", "encoders", "radius", "targets"])
+def test_alias_keys_name_what_the_inputs_are_made_of(change):
+    rng = np.random.RandomState(0)
+    parts = {
+        "eval_points": rng.uniform(-1, 1, (40, 2)),
+        "encoders": rng.uniform(-1, 1, (10, 2)),
+        "radius": 1.0,
+        "targets": rng.uniform(-1, 1, (40, 1)),
+    }
+    gain, bias = np.ones(10), np.zeros(10)
+
+    def alias(parts):
+        inputs = solves._Activities(
+            parts["eval_points"], parts["encoders"], parts["radius"], gain, bias
+        )
+        keys = decoder_keys._SolveKeys({}, inputs)
+        args = (nengo.solvers.LstsqL2(), nengo.LIF(), gain, bias, inputs.x, parts["targets"])
+        key = keys(*args, np.random.RandomState(1))
+        # not in the (empty) index: nengo's key is used, and is nengo's
+        assert (
+            key == keys.key == DecoderCache._get_cache_key(None, *args, np.random.RandomState(1))
+        )
+        return keys.alias
+
+    before = alias(parts)
+    assert before == alias(dict(parts))
+    changed = dict(parts)
+    changed[change] = parts[change] * 2
+    assert alias(changed) != before

@@ -47,6 +47,7 @@ from nengo.rc import rc
 from nengo.solvers import LstsqL2, Solver
 from nengo.utils.least_squares_solvers import Cholesky, rmses
 
+from .decoder_keys import SharedPrefixes, decoder_keys
 from .dense import build_dense_in_place, builds_in_place
 
 __all__ = ["SharingBuilder"]
@@ -66,11 +67,23 @@ def _nengo_owns(obj) -> bool:
 
 def _shares(conn) -> bool:
     """Whether ``conn``'s solve may reuse work done for another connection."""
-    solver = conn.solver
+    return _solve_shares(conn.pre_obj, conn.solver)
+
+
+def _decoded_probe_pre(probe):
+    """The ensemble whose decoded output ``probe`` reads (nengo builds a
+    connection from it to the probe, `nengo.builder.probe.conn_probe`), if any."""
+    obj = probe.obj
+    if isinstance(obj, Ensemble) and probe.attr == "decoded_output":
+        return obj
+    return None
+
+
+def _solve_shares(pre, solver) -> bool:
     return (
-        isinstance(conn.pre_obj, Ensemble)
-        and not isinstance(conn.pre_obj.neuron_type, Direct)
-        and _nengo_owns(conn.pre_obj.neuron_type)
+        isinstance(pre, Ensemble)
+        and not isinstance(pre.neuron_type, Direct)
+        and _nengo_owns(pre.neuron_type)
         and type(solver) is LstsqL2
         and type(solver.solver) is Cholesky
         and _builder_for(solver) is nengo_build_solver
@@ -115,20 +128,54 @@ def block_rates(neuron_type, x, gain, bias):
 
 
 class _Activities:
-    """An ensemble's rates at one set of inputs, and what solves derive from them."""
+    """An ensemble's work at one set of evaluation points: its inputs ``x``
+    and rates (each computed when first needed: a decoder-cache hit by alias
+    needs neither), factors and decoder-cache key prefixes."""
 
-    def __init__(self, x, gain, bias, rates):
-        self.x, self.gain, self.bias, self.rates = x, gain, bias, rates
-        self.max = rates.max()
-        self.all_zero = np.count_nonzero(rates) == 0
+    def __init__(self, eval_points, encoders, radius, gain, bias, x=None):
+        self.eval_points, self.encoders, self.radius = eval_points, encoders, radius
+        self.gain, self.bias = gain, bias
+        self._x = x
+        self.rates = None
         self.factors: dict = {}
+        self.keys = SharedPrefixes()
+        self.accounted = 0  # of `nbytes`, counted in `SharedSolves.kept_bytes`
 
-    def matches(self, x, gain, bias) -> bool:
-        return gain is self.gain and bias is self.bias and np.array_equal(x, self.x)
+    @property
+    def x(self):
+        """nengo's ``x``: the evaluation points times the scaled encoders."""
+        if self._x is None:
+            self._x = np.dot(self.eval_points, self.encoders.T / self.radius)
+        return self._x
+
+    def matches(self, eval_points, encoders, radius, gain, bias) -> bool:
+        # bit for bit (not ==, which equates -0.0 and 0.0): the decoder cache
+        # hashes these bytes
+        return (
+            gain is self.gain
+            and bias is self.bias
+            and encoders is self.encoders
+            and radius == self.radius
+            and (eval_points is self.eval_points or _same_bits(eval_points, self.eval_points))
+        )
+
+    def compute_rates(self, neuron_type) -> None:
+        self.rates = block_rates(neuron_type, self.x, self.gain, self.bias)
+        self.max = self.rates.max()
+        self.all_zero = np.count_nonzero(self.rates) == 0
 
     @property
     def nbytes(self) -> int:
-        return self.rates.nbytes + self.x.nbytes + sum(f[0].nbytes for f in self.factors.values())
+        # not the evaluation points: mostly the ensemble's own array
+        arrays = [self._x, self.rates, *(f[0] for f in self.factors.values())]
+        return sum(a.nbytes for a in arrays if a is not None)
+
+
+def _same_bits(a, b) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    bits = f"u{a.dtype.itemsize}"
+    return np.array_equal(a.view(bits), b.view(bits))
 
 
 #: At most this many bytes of activities and factors are kept for later
@@ -148,10 +195,17 @@ class SharedSolves:
         self.pending: Counter | None = None
         self.activities: dict = {}  # ensemble -> [_Activities], least recently used first
         self.kept_bytes = 0
+        self._solving: _Activities | None = None
 
     def count(self, network) -> None:
-        """Count the connections of ``network`` that may share work."""
+        """Count the connections of ``network`` that may share work, and the
+        connections nengo makes for probes of ensembles' decoded outputs
+        (built last in their network: their ensemble's work is kept for them)."""
         self.pending = Counter(c.pre_obj for c in network.all_connections if _shares(c))
+        for probe in network.all_probes:
+            pre = _decoded_probe_pre(probe)
+            if pre is not None and _solve_shares(pre, probe.solver):
+                self.pending[pre] += 1
 
     def clear(self) -> None:
         self.pending = None
@@ -171,19 +225,49 @@ class SharedSolves:
         built = model.params[ens]
         eval_points = get_eval_points(model, conn, rng)
         targets = get_targets(conn, eval_points, dtype=rc.float_dtype)
-        x = np.dot(eval_points, built.encoders.T / ens.radius)
-        solve = model.decoder_cache.wrap_solver(self.solve) if model.seeded[conn] else self.solve
+        acts = self._activities(ens, eval_points, built.encoders, built.gain, built.bias)
+        self._solving = acts
         try:
-            decoders, info = solve(conn, built.gain, built.bias, x, targets, rng=rng)
+            if model.seeded[conn]:
+                cache = model.decoder_cache
+                with decoder_keys(cache, acts) as keyed:
+                    solve = cache.wrap_solver(self.solve)
+                    # with our keys, x is computed only if a solve needs it
+                    x = acts if keyed else acts.x
+                    decoders, info = solve(conn, built.gain, built.bias, x, targets, rng=rng)
+            else:
+                decoders, info = self.solve(conn, built.gain, built.bias, acts, targets, rng=rng)
         finally:
+            self._solving = None
+            self._account(acts)
+            self._bound(keep=ens)
             self.pending[ens] -= 1
             if self.pending[ens] <= 0:
                 self._drop(ens)
         return eval_points, decoders.T, info
 
+    def _activities(self, ens, eval_points, encoders, gain, bias) -> _Activities:
+        """The kept work of ``ens`` at ``eval_points`` (a new entry if none)."""
+        known = self.activities.pop(ens, [])
+        self.activities[ens] = known  # now the most recently used
+        radius = ens.radius
+        acts = next(
+            (a for a in known if a.matches(eval_points, encoders, radius, gain, bias)), None
+        )
+        if acts is None:
+            acts = _Activities(eval_points, encoders, radius, gain, bias)
+            known.append(acts)
+        return acts
+
+    def _account(self, acts: _Activities) -> None:
+        """Count what ``acts`` holds now (its ``x``, rates, factors) as kept."""
+        size = acts.nbytes
+        self.kept_bytes += size - acts.accounted
+        acts.accounted = size
+
     def _drop(self, ens) -> None:
         for acts in self.activities.pop(ens, ()):
-            self.kept_bytes -= acts.nbytes
+            self.kept_bytes -= acts.accounted
 
     def _bound(self, keep) -> None:
         """Drop the least recently used ensembles' work (never ``keep``'s)
@@ -197,14 +281,14 @@ class SharedSolves:
     def solve(self, conn, gain, bias, x, targets, rng=np.random):
         """nengo's ``solve_for_decoders`` with `LstsqL2` and `Cholesky`."""
         t_start = time.time()
-        known = self.activities.pop(conn.pre_obj, [])
-        self.activities[conn.pre_obj] = known  # now the most recently used
-        acts = next((a for a in known if a.matches(x, gain, bias)), None)
-        if acts is None:
-            rates = block_rates(conn.pre_obj.neuron_type, x, gain, bias)
-            acts = _Activities(x, gain, bias, rates)
-            known.append(acts)
-            self.kept_bytes += acts.nbytes
+        # ``x``: the `_Activities` of `build`, or their ``x`` (a decoder cache
+        # that is not nengo's own keys it: `decoder_keys`)
+        acts = x if isinstance(x, _Activities) else self._solving
+        if acts is None or (acts is not x and acts.x is not x):  # called from elsewhere
+            acts = _Activities(None, None, None, gain, bias, x)
+        if acts.rates is None:
+            acts.compute_rates(conn.pre_obj.neuron_type)
+            self._account(acts)
             self._bound(keep=conn.pre_obj)
         if acts.all_zero:
             raise BuildError(
@@ -225,7 +309,7 @@ class SharedSolves:
             G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
-            self.kept_bytes += factor[0].nbytes
+            self._account(acts)
             self._bound(keep=conn.pre_obj)
         X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
         if transpose:
