@@ -57,8 +57,14 @@ def lmu_like(seed=0):
     return net, inp, probe
 
 
-def run_and_grad(monkeypatch, max_pieces):
+def limit_pieces(monkeypatch, max_pieces):
+    """At most ``max_pieces`` parts per piecewise base, aligned or not."""
     monkeypatch.setattr(layout_module, "MAX_PIECES", max_pieces)
+    monkeypatch.setattr(layout_module, "MAX_ALIGNED_PIECES", max_pieces)
+
+
+def run_and_grad(monkeypatch, max_pieces):
+    limit_pieces(monkeypatch, max_pieces)
     net, inp, probe = lmu_like()
     x = np.sin(np.linspace(0, 6, 20)).reshape(20, 1)
     with nengojax.Simulator(net, progress_bar=False) as sim:
@@ -90,7 +96,7 @@ def test_piecewise_bases_give_the_same_run_and_gradients(monkeypatch):
 
 @pytest.mark.parametrize("max_pieces, chosen", [(8, True), (1, False)])
 def test_the_layout_holds_apart_bases_of_few_parts(monkeypatch, max_pieces, chosen):
-    monkeypatch.setattr(layout_module, "MAX_PIECES", max_pieces)
+    limit_pieces(monkeypatch, max_pieces)
     net, _, _ = lmu_like()
     with nengojax.Simulator(net, progress_bar=False) as sim:
         layout = sim.compiled.program.layout
@@ -100,7 +106,7 @@ def test_the_layout_holds_apart_bases_of_few_parts(monkeypatch, max_pieces, chos
 
 
 def slice_updates_in_step(monkeypatch, max_pieces):
-    monkeypatch.setattr(layout_module, "MAX_PIECES", max_pieces)
+    limit_pieces(monkeypatch, max_pieces)
     net, _, _ = lmu_like()
     with nengojax.Simulator(net, progress_bar=False) as sim:
         compiled = sim.compiled
@@ -115,3 +121,81 @@ def slice_updates_in_step(monkeypatch, max_pieces):
 
 def test_pieces_replace_the_slice_updates_of_merged_bases(monkeypatch):
     assert slice_updates_in_step(monkeypatch, 8) < slice_updates_in_step(monkeypatch, 0)
+
+
+def many_modules(n=12, seed=0):
+    """``n`` alike small integrators side by side: nengo's merger packs their
+    signals into shared bases, one part per module."""
+    with nengo.Network(seed=seed) as net:
+        inp = nengo.Node(lambda t: np.sin(6 * t))
+        mods = [nengo.Ensemble(20, 2) for _ in range(n)]
+        for i, ens in enumerate(mods):
+            nengo.Connection(inp, ens[0], transform=0.5 + 0.1 * i)
+            nengo.Connection(ens, ens, synapse=0.05, transform=0.9)
+        probe = nengo.Probe(mods[-1], synapse=0.01)
+        probes = [probe, nengo.Probe(mods[0].neurons)]
+    return net, probes
+
+
+def test_bases_of_many_parts_touched_one_part_at_a_time_are_held_apart(monkeypatch):
+    # more parts than MAX_PIECES, every access one part or the whole base
+    net, probes = many_modules()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        layout = sim.compiled.program.layout
+        many = [i for i in layout.piecewise if _parts(sim, i) > layout_module.MAX_PIECES]
+        assert many
+        sim.run(0.2)
+        ours = [sim.data[p] for p in probes]
+    limit_pieces(monkeypatch, 0)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        assert not sim.compiled.program.layout.piecewise
+        sim.run(0.2)
+        flat = [sim.data[p] for p in probes]
+    for a, b in zip(ours, flat, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.ptp(ours[0]) > 0.1
+
+
+def _parts(sim, i):
+    """How many parts the accesses of the step cut base ``i`` into."""
+    layout = sim.compiled.program.layout
+    cuts = {0, layout.bases[i].init.size}
+    for op in sim.compiled.program.step_order:
+        for sig in op.all_signals:
+            if layout.base_index(sig) == i:
+                view = layout.view(sig)
+                cuts.update((view.start, view.stop))
+    return len(cuts) - 1
+
+
+def test_a_base_read_across_its_parts_keeps_the_few_parts_limit(monkeypatch):
+    monkeypatch.setattr(layout_module, "MAX_PIECES", 2)
+    net, _ = many_modules(4)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        layout = sim.compiled.program.layout
+        for i in layout.piecewise:
+            assert _parts(sim, i) <= 2 or _aligned(sim, i)
+
+
+def _aligned(sim, i):
+    layout = sim.compiled.program.layout
+    views = set()
+    for op in sim.compiled.program.step_order:
+        for sig in op.all_signals:
+            if layout.base_index(sig) == i:
+                view = layout.view(sig)
+                views.add((view.start, view.stop))
+    cuts = sorted({c for v in views for c in v} | {0, layout.bases[i].init.size})
+    parts = set(zip(cuts[:-1], cuts[1:], strict=True))
+    return all(v in parts or v == (0, cuts[-1]) for v in views)
+
+
+def test_writing_one_whole_part_keeps_the_cuts():
+    pieces = Pieces([(0, 2, jnp.zeros(2)), (2, 5, jnp.ones(3)), (5, 6, jnp.zeros(1))])
+    out = pieces.write(2, 5, jnp.full(3, 7.0))
+    assert out.starts is pieces.starts  # no cut moved
+    np.testing.assert_array_equal(out.flat(), [0, 0, 7, 7, 7, 0])
+    np.testing.assert_array_equal(pieces.flat(), [0, 0, 1, 1, 1, 0])  # unchanged
+    across = out.write(1, 3, jnp.full(2, 9.0))
+    assert [p[:2] for p in across.parts] == [(0, 1), (1, 3), (3, 5), (5, 6)]
+    np.testing.assert_array_equal(across.flat(), [0, 9, 9, 7, 7, 0])

@@ -109,6 +109,7 @@ def make_view(sig: Signal, base_index: int) -> View:
 
 
 MAX_PIECES = 8  # parts of a base held apart while a step is traced (see piecewise)
+MAX_ALIGNED_PIECES = 4096  # the same, when every access is one part or the whole
 
 
 @dataclasses.dataclass
@@ -155,15 +156,19 @@ class SignalLayout:
         self.piecewise = self._piecewise_bases(operators)
 
     def _piecewise_bases(self, operators) -> frozenset:
-        """Written bases whose operators touch a few contiguous parts of them.
+        """Written bases whose operators touch contiguous parts of them.
 
         Such a base is held as the arrays written to its parts while a step is
         traced (see `nengojax.ops.pieces`): its reads are then the written
         arrays themselves, and no write updates the whole base. A base
         qualifies when every signal of it that an operator touches is a slice
-        and their bounds cut it into at most `MAX_PIECES` parts.
+        and their bounds cut it into at most `MAX_PIECES` parts, or into at
+        most `MAX_ALIGNED_PIECES` when each of those slices is one part or the
+        whole base (the signals of many small modules side by side: held as
+        one array, each module's write is a kernel of its own).
         """
         bounds: dict[int, set] = {}
+        views: dict[int, set] = {}
         gathered = set()
         for op in operators:
             for sig in op.all_signals:
@@ -176,11 +181,21 @@ class SignalLayout:
                     gathered.add(i)
                     continue
                 bounds.setdefault(i, {0, base.init.size}).update((view.start, view.stop))
-        return frozenset(
-            i
-            for i, cuts in bounds.items()
-            if i not in gathered and 2 < len(cuts) <= MAX_PIECES + 1
-        )
+                views.setdefault(i, set()).add((view.start, view.stop))
+
+        def qualifies(i, cuts):
+            if i in gathered or len(cuts) <= 2:
+                return False
+            if len(cuts) <= MAX_PIECES + 1:
+                return True
+            if len(cuts) > MAX_ALIGNED_PIECES + 1:
+                return False
+            order = sorted(cuts)
+            parts = set(zip(order[:-1], order[1:], strict=True))
+            whole = (0, order[-1])
+            return all(v in parts or v == whole for v in views[i])
+
+        return frozenset(i for i, cuts in bounds.items() if qualifies(i, cuts))
 
     def _add_base(self, base: Signal, written: set) -> int:
         if base in self._base_of:

@@ -14,6 +14,8 @@ it. `Pieces` is that representation; the layout chooses it per base
 
 from __future__ import annotations
 
+import bisect
+
 import jax
 import jax.numpy as jnp
 
@@ -27,10 +29,12 @@ class Pieces:
         ``(start, stop, values)`` of each piece, in order, covering ``0..size``.
     """
 
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "starts")
 
-    def __init__(self, parts):
+    def __init__(self, parts, starts=None):
         self.parts = parts
+        # shared by the pieces a write of one whole part makes (the same cuts)
+        self.starts = starts if starts is not None else [a for a, _, _ in parts]
 
     @classmethod
     def whole(cls, flat: jax.Array) -> Pieces:
@@ -59,6 +63,11 @@ class Pieces:
 
     def write(self, start: int, stop: int, value: jax.Array) -> Pieces:
         """These pieces with elements ``start:stop`` replaced by ``value``."""
+        k = bisect.bisect_left(self.starts, start)
+        if k < len(self.parts) and self.parts[k][:2] == (start, stop):  # one whole part
+            parts = list(self.parts)
+            parts[k] = (start, stop, value)
+            return Pieces(parts, self.starts)
         parts = []
         for a, b, p in self.parts:
             if b <= start or a >= stop:
