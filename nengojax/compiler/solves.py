@@ -286,10 +286,12 @@ class SharedSolves:
         acts = x if isinstance(x, _Activities) else self._solving
         if acts is None or (acts is not x and acts.x is not x):  # called from elsewhere
             acts = _Activities(None, None, None, gain, bias, x)
+        kept = acts is self._solving  # counted in `kept_bytes`
         if acts.rates is None:
             acts.compute_rates(conn.pre_obj.neuron_type)
-            self._account(acts)
-            self._bound(keep=conn.pre_obj)
+            if kept:
+                self._account(acts)
+                self._bound(keep=conn.pre_obj)
         if acts.all_zero:
             raise BuildError(
                 f"Building {conn}: 'activities' matrix is all zero for {conn.pre_obj}. "
@@ -309,8 +311,9 @@ class SharedSolves:
             G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
-            self._account(acts)
-            self._bound(keep=conn.pre_obj)
+            if kept:
+                self._account(acts)
+                self._bound(keep=conn.pre_obj)
         X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
         if transpose:
             X = np.dot(A.T, X)
