@@ -81,8 +81,9 @@ def test_shares_rates_of_nengo_neurons_only():
     assert builder.solves.activities == {}  # nothing kept past the last connection
 
 
-def test_computes_each_ensembles_activities_once(monkeypatch):
-    net = many_connections()
+def count_rates(monkeypatch) -> list:
+    """The shapes of the rates matrices nengo's LIF computes from now on (one
+    call per matrix)."""
     computed = []
     original = nengo.LIF.rates
 
@@ -91,7 +92,13 @@ def test_computes_each_ensembles_activities_once(monkeypatch):
         return original(self, x, gain, bias)
 
     monkeypatch.setattr(nengo.LIF, "rates", rates)
-    monkeypatch.setattr(solves, "_BLOCK_SIZE", 10**9)  # one call per rates matrix
+    monkeypatch.setattr(solves, "_BLOCK_SIZE", 10**9)
+    return computed
+
+
+def test_computes_each_ensembles_activities_once(monkeypatch):
+    net = many_connections()
+    computed = count_rates(monkeypatch)
     built(net)
     n_nengo = len(computed)
     computed.clear()
@@ -200,15 +207,7 @@ def test_probes_of_decoded_outputs_share_their_ensembles_work(monkeypatch):
         ens = nengo.Ensemble(200, 3, radius=2)
         nengo.Connection(ens, ens, function=lambda x: x * 0.5, synapse=0.1)
         probes = [nengo.Probe(ens, synapse=0.1), nengo.Probe(ens[1:], synapse=0.01)]
-    computed = []
-    original = nengo.LIF.rates
-
-    def rates(self, x, gain, bias):
-        computed.append(x.shape)
-        return original(self, x, gain, bias)
-
-    monkeypatch.setattr(nengo.LIF, "rates", rates)
-    monkeypatch.setattr(solves, "_BLOCK_SIZE", 10**9)  # one call per rates matrix
+    computed = count_rates(monkeypatch)
     theirs = built(net)
     assert len(computed) == 3
     computed.clear()
