@@ -136,11 +136,10 @@ def test_kept_work_is_bounded_and_dropped_work_is_recomputed_to_the_same_bits(mo
         assert np.array_equal(ours.params[conn].weights, theirs.params[conn].weights)
 
 
-def test_decoder_cache_entries_interchange_with_nengo(tmp_path):
-    net = many_connections()
-    theirs = built(net, cache=DecoderCache(cache_dir=str(tmp_path)))
-    solved = []
+def counting_solves():
+    """A `SharingBuilder`, and the list of connections it solves (not cache hits)."""
     builder = SharingBuilder()
+    solved = []
     original = builder.solves.solve
 
     def solve(*args, **kwargs):
@@ -148,6 +147,13 @@ def test_decoder_cache_entries_interchange_with_nengo(tmp_path):
         return original(*args, **kwargs)
 
     builder.solves.solve = solve
+    return builder, solved
+
+
+def test_decoder_cache_entries_interchange_with_nengo(tmp_path):
+    net = many_connections()
+    theirs = built(net, cache=DecoderCache(cache_dir=str(tmp_path)))
+    builder, solved = counting_solves()
     ours = built(net, builder, cache=DecoderCache(cache_dir=str(tmp_path)))
     assert solved == []  # every solve was a hit on nengo's entries
     for conn in net.all_connections:
@@ -248,7 +254,7 @@ def test_nengo_finds_our_decoder_cache_entries(tmp_path, monkeypatch):
 def test_a_rebuild_finds_decoders_by_alias_without_hashing_inputs(tmp_path, monkeypatch):
     net = many_connections()
     first = built(net, SharingBuilder(), cache=DecoderCache(cache_dir=str(tmp_path)))
-    hashed, solved = [], []
+    hashed = []
     original = decoder_keys.SharedPrefixes.nengo_key
 
     def nengo_key(self, *args):
@@ -256,14 +262,7 @@ def test_a_rebuild_finds_decoders_by_alias_without_hashing_inputs(tmp_path, monk
         return original(self, *args)
 
     monkeypatch.setattr(decoder_keys.SharedPrefixes, "nengo_key", nengo_key)
-    builder = SharingBuilder()
-    original_solve = builder.solves.solve
-
-    def solve(*args, **kwargs):
-        solved.append(args[0])
-        return original_solve(*args, **kwargs)
-
-    builder.solves.solve = solve
+    builder, solved = counting_solves()
     again = built(net, builder, cache=DecoderCache(cache_dir=str(tmp_path)))
     assert hashed == [] and solved == []
     for conn in net.all_connections:
