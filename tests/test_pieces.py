@@ -199,3 +199,21 @@ def test_writing_one_whole_part_keeps_the_cuts():
     across = out.write(1, 3, jnp.full(2, 9.0))
     assert [p[:2] for p in across.parts] == [(0, 1), (1, 3), (3, 5), (5, 6)]
     np.testing.assert_array_equal(across.flat(), [0, 9, 9, 7, 7, 0])
+
+
+def test_pieces_read_and_write_as_a_flat_array_does():
+    rng = np.random.RandomState(0)
+    for _ in range(100):
+        n = rng.randint(1, 30)
+        flat = np.zeros(n, np.float32)
+        pieces = Pieces.whole(jnp.zeros(n, jnp.float32))
+        for _ in range(10):
+            a = rng.randint(0, n)
+            b = rng.randint(a + 1, n + 1)
+            value = rng.rand(b - a).astype(np.float32)
+            flat[a:b] = value
+            pieces = pieces.write(a, b, jnp.asarray(value))
+            c = rng.randint(0, n)
+            d = rng.randint(c + 1, n + 1)
+            np.testing.assert_array_equal(pieces.read(c, d), flat[c:d])
+        np.testing.assert_array_equal(pieces.flat(), flat)

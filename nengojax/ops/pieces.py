@@ -54,8 +54,11 @@ class Pieces:
     def read(self, start: int, stop: int) -> jax.Array:
         """Elements ``start:stop``: a piece as it was written, or slices of pieces."""
         got = []
-        for a, b, p in self.parts:
-            if b <= start or a >= stop:
+        first = max(bisect.bisect_right(self.starts, start) - 1, 0)  # the part holding start
+        for a, b, p in self.parts[first:]:
+            if a >= stop:
+                break
+            if b <= start:
                 continue
             lo, hi = max(a, start), min(b, stop)
             got.append(p if (lo, hi) == (a, b) else p[lo - a : hi - a])
