@@ -167,8 +167,7 @@ class SignalLayout:
         whole base (the signals of many small modules side by side: held as
         one array, each module's write is a kernel of its own).
         """
-        bounds: dict[int, set] = {}
-        views: dict[int, set] = {}
+        views: dict[int, set] = {}  # base -> (start, stop) of each slice touched
         gathered = set()
         for op in operators:
             for sig in op.all_signals:
@@ -180,22 +179,22 @@ class SignalLayout:
                 if view.index is not None:
                     gathered.add(i)
                     continue
-                bounds.setdefault(i, {0, base.init.size}).update((view.start, view.stop))
                 views.setdefault(i, set()).add((view.start, view.stop))
 
-        def qualifies(i, cuts):
-            if i in gathered or len(cuts) <= 2:
+        def qualifies(i, slices):
+            whole = (0, self.bases[i].init.size)
+            cuts = sorted({c for s in slices for c in s}.union(whole))
+            n_parts = len(cuts) - 1
+            if i in gathered or n_parts < 2:
                 return False
-            if len(cuts) <= MAX_PIECES + 1:
+            if n_parts <= MAX_PIECES:
                 return True
-            if len(cuts) > MAX_ALIGNED_PIECES + 1:
+            if n_parts > MAX_ALIGNED_PIECES:
                 return False
-            order = sorted(cuts)
-            parts = set(zip(order[:-1], order[1:], strict=True))
-            whole = (0, order[-1])
-            return all(v in parts or v == whole for v in views[i])
+            parts = set(zip(cuts[:-1], cuts[1:], strict=True))
+            return all(s in parts or s == whole for s in slices)
 
-        return frozenset(i for i, cuts in bounds.items() if qualifies(i, cuts))
+        return frozenset(i for i, slices in views.items() if qualifies(i, slices))
 
     def _add_base(self, base: Signal, written: set) -> int:
         if base in self._base_of:

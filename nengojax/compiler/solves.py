@@ -239,8 +239,7 @@ class SharedSolves:
                 decoders, info = self.solve(conn, built.gain, built.bias, acts, targets, rng=rng)
         finally:
             self._solving = None
-            self._account(acts)
-            self._bound(keep=ens)
+            self._keep(acts, ens)
             self.pending[ens] -= 1
             if self.pending[ens] <= 0:
                 self._drop(ens)
@@ -259,11 +258,13 @@ class SharedSolves:
             known.append(acts)
         return acts
 
-    def _account(self, acts: _Activities) -> None:
-        """Count what ``acts`` holds now (its ``x``, rates, factors) as kept."""
+    def _keep(self, acts: _Activities, ens) -> None:
+        """Count what ``acts`` (of ``ens``) holds now (its ``x``, rates,
+        factors) as kept, and drop other ensembles' work past the bound."""
         size = acts.nbytes
         self.kept_bytes += size - acts.accounted
         acts.accounted = size
+        self._bound(keep=ens)
 
     def _drop(self, ens) -> None:
         for acts in self.activities.pop(ens, ()):
@@ -290,8 +291,7 @@ class SharedSolves:
         if acts.rates is None:
             acts.compute_rates(conn.pre_obj.neuron_type)
             if kept:
-                self._account(acts)
-                self._bound(keep=conn.pre_obj)
+                self._keep(acts, conn.pre_obj)
         if acts.all_zero:
             raise BuildError(
                 f"Building {conn}: 'activities' matrix is all zero for {conn.pre_obj}. "
@@ -312,8 +312,7 @@ class SharedSolves:
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
             if kept:
-                self._account(acts)
-                self._bound(keep=conn.pre_obj)
+                self._keep(acts, conn.pre_obj)
         X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
         if transpose:
             X = np.dot(A.T, X)
