@@ -21,8 +21,9 @@ The stopping rule differs too: nengo may stop early when a pass
 merges too little per second of wall time, which depends on the machine;
 this one always runs until a pass merges nothing, so every build of a network
 merges the same way. Graphs whose bit sets would take more than
-`MAX_BITSET_BYTES` (up to ``n_ops**2 / 8`` bytes; a chain of 10,240
-ensembles: ~1.7 GB) get nengo's own sets instead, which are sized by the
+`MAX_BITSET_BYTES` (up to ``n_ops**2 / 8`` bytes; the order of
+`_compact_order` keeps them far below that on chains of modules) get nengo's
+own sets instead, which are sized by the
 number of dependents but several times slower (that chain: a 500 s build
 instead of 130 s).
 
@@ -153,7 +154,8 @@ def _depth_first_order(forward: dict) -> list:
 
     Reverse post-order of a depth-first search: the operators a search reaches
     from one operator come right after it, so the bit sets of `_Closure`,
-    stored relative to their operator, stay short.
+    stored relative to their operator, stay short. Raises nengo's cycle error
+    for a cyclic graph.
     """
     done: set = set()
     on_path: set = set()
@@ -181,6 +183,68 @@ def _depth_first_order(forward: dict) -> list:
     return order
 
 
+def _depth_first_order_back(forward: dict) -> list:
+    """A topological order in which each operator follows its dependencies closely.
+
+    Post-order of a depth-first search through dependencies, from the
+    operators nothing depends on: an operator comes right after what it
+    depends on, where in `_depth_first_order` an operator depending on
+    several others (the synapse of a connection between two ensembles) comes
+    wherever the first search reached it, far from the rest. Needs an acyclic
+    graph.
+    """
+    backward: dict = {op: [] for op in forward}
+    for op, succs in forward.items():
+        for succ in succs:
+            backward[succ].append(op)
+    done: set = set()
+    order = []
+    for sink in forward:
+        if forward[sink] or sink in done:
+            continue
+        done.add(sink)
+        stack = [(sink, iter(backward[sink]))]
+        while stack:
+            op, preds = stack[-1]
+            for pred in preds:
+                if pred not in done:
+                    done.add(pred)
+                    stack.append((pred, iter(backward[pred])))
+                    break
+            else:
+                stack.pop()
+                order.append(op)
+    return order
+
+
+def _span_bits(order: list, forward: dict) -> int:
+    """The bits `_Closure` takes in ``order``: for each operator, the distance
+    to the last operator depending on it."""
+    index = {op: i for i, op in enumerate(order)}
+    last: dict = {}
+    total = 0
+    for op in reversed(order):
+        i = index[op]
+        end = i
+        for succ in forward[op]:
+            end = max(end, last[succ])
+        last[op] = end
+        total += end - i
+    return total
+
+
+def _compact_order(forward: dict) -> list:
+    """Of the two depth-first topological orders, the one with shorter bit sets.
+
+    Which is shorter depends on the network: operators with several
+    dependencies favour `_depth_first_order_back` (a chain of 200 ensembles:
+    100x fewer bits; 10,240 small memories: 20x, 1.9 GB less at the build's
+    peak), operators with many dependents `_depth_first_order`.
+    """
+    orders = [_depth_first_order(forward), _depth_first_order_back(forward)]
+    return min(orders, key=lambda order: _span_bits(order, forward))
+
+
 class _Closure:
     """For every operator, the bits of all operators that depend on it.
 
@@ -189,7 +253,7 @@ class _Closure:
     """
 
     def __init__(self, forward: dict, max_bytes: float = float("inf")):
-        order = _depth_first_order(forward)
+        order = _compact_order(forward)
         self.index = index = {op: i for i, op in enumerate(order)}
         self.relative = relative = {}
         max_bits, n_bits = 8 * max_bytes, 0
