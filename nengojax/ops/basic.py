@@ -134,19 +134,29 @@ def lower_sparse_dot_inc(op, ctx):
     return apply
 
 
+#: Tall blocks (more rows than columns) of at most this many columns multiply
+#: as broadcast products summed over the columns, not as a batched dot: the
+#: product then comes out in the order of the state, minibatch axis first,
+#: where a dot puts it last and every reader transposes it (encoders of 200
+#: ensembles of 512 neurons: 1.3x faster steps, 1.7x at minibatch 32).
+SMALL_J = 32
+
+
 def _block_products(a, xb, precision):
     """``prod[k] = a[k] @ xb[k]`` for blocks ``a`` (k, i, j) and ``xb`` (k, j, ...).
 
-    Row blocks (i == 1, decoders) and column blocks (j == 1, encoders) are
-    written as broadcast multiplies and sums: XLA fuses those with their
-    neighbours, where a batched dot of tiny blocks runs slowly (especially
-    under vmap, for minibatches).
+    Row blocks (i == 1, decoders), column blocks (j == 1, encoders) and tall
+    blocks of few columns (`SMALL_J`) are written as broadcast multiplies and
+    sums: XLA fuses those with their neighbours, where a batched dot of tiny
+    blocks runs slowly (especially under vmap, for minibatches).
     """
     extra = (1,) * (xb.ndim - 2)
     if a.shape[1] == 1:  # (k, 1, j) . (k, j, ...) -> (k, 1, ...)
         return jnp.sum(a[:, 0, :].reshape(a.shape[0], -1, *extra) * xb, axis=1)[:, None]
     if a.shape[2] == 1:  # (k, i, 1) . (k, 1, ...) -> (k, i, ...)
         return a.reshape(a.shape[:2] + extra) * xb[:, 0:1]
+    if a.shape[1] > a.shape[2] and a.shape[2] <= SMALL_J:  # (k, i, j) . (k, j, ...)
+        return jnp.sum(a.reshape(a.shape + extra) * xb[:, None], axis=2)
     return jnp.einsum("kij,kj...->ki...", a, xb, precision=precision)
 
 
