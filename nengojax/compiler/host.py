@@ -150,15 +150,23 @@ class HostStream:
         self._offset = 0  # absolute step of the first row kept
         self._done = 0  # steps computed so far
 
-    def _raw(self, src, t):
+    def _call(self, src):
+        """``t -> row``: the raw output of ``src`` at time ``t``."""
         fn = self._steps[src.key]
         op = src.op
         if isinstance(op, SimPyFunc):
-            y = fn(t) if op.t is not None else fn()
-            # a function may return the same array object, changed, every step
-            return y.copy() if isinstance(y, np.ndarray) else y
+            ndarray = np.ndarray
+            takes_t = op.t is not None
+
+            def row(t):
+                y = fn(t) if takes_t else fn()
+                # a function may return the same array object, changed, every step
+                return y.copy() if isinstance(y, ndarray) else y
+
+            return row
+        shape = src.shape
         # copy: some steps return a view of their own state, mutated next step
-        return np.array(fn(t), dtype=np.float64).reshape(src.shape)
+        return lambda t: np.array(fn(t), dtype=np.float64).reshape(shape)
 
     def _advance(self, start: int, stop: int, skip) -> None:
         """Compute every source (but ``skip``) up to absolute step ``stop``.
@@ -172,13 +180,21 @@ class HostStream:
         new = {src.key: [] for src in self.sources}
         first = self._done
         error = None
+        # per source, decided once: its list's append, and the call making a
+        # row (None: skipped), or in the steps before ``start`` (gap)
+        calls = [
+            (new[src.key].append, None if src.key in skip else self._call(src))
+            for src in self.sources
+        ]
+        gap_calls = [
+            (append, None if isinstance(src.op, SimPyFunc) else call)
+            for (append, call), src in zip(calls, self.sources, strict=True)
+        ]
         try:
             while self._done < stop:
                 t = (self._done + 1) * self.dt
-                gap = self._done < start
-                for src in self.sources:
-                    unused = src.key in skip or gap and isinstance(src.op, SimPyFunc)
-                    new[src.key].append(NOT_COMPUTED if unused else self._raw(src, t))
+                for append, call in gap_calls if self._done < start else calls:
+                    append(NOT_COMPUTED if call is None else call(t))
                 self._done += 1
         except BaseException as e:  # KeyboardInterrupt too: keep what is complete
             error = e
