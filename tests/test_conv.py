@@ -8,7 +8,6 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import nengojax
-from nengojax.ops import conv as conv_ops
 
 
 def _outputs(transform, sim_cls, x=None, seed=0, steps=2):
@@ -67,26 +66,6 @@ def test_convolution(spatial, kernel, strides, padding, channels_last):
         channels_last=channels_last,
     )
     _assert_matches_nengo(t)
-
-
-@pytest.mark.parametrize("lowering", ["shifted", "library"])
-@pytest.mark.parametrize("channels_last", [True, False])
-@pytest.mark.parametrize("spatial, kernel, strides, padding", CASES)
-def test_both_lowerings_match_nengo(spatial, kernel, strides, padding, channels_last, lowering):
-    """Thin convolutions are summed from shifted slices, others use XLA's
-    convolution; each lowering, forced on every case, gives nengo's output."""
-    limit = 10**6 if lowering == "shifted" else 0
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(conv_ops, "MAX_SHIFTED_TERMS", limit)
-        t = nengo.Convolution(
-            2,
-            _shape(spatial, 1 if lowering == "shifted" else 2, channels_last),
-            kernel_size=kernel,
-            strides=strides,
-            padding=padding,
-            channels_last=channels_last,
-        )
-        _assert_matches_nengo(t)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])

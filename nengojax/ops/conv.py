@@ -5,15 +5,12 @@ reference (``nengo/builder/transforms.py``) uses; the transposed convolution is 
 correlation of the stride-dilated input with the spatially flipped kernel, padded
 like nengo's ``conv2d_gradx``.  Channels-first signals are handled by the
 dimension numbers (no transposes), 1-D convolutions need no extra axis, and
-grouped convolutions use ``feature_group_count``.  Thin forward convolutions
-(few kernel taps times input channels, `MAX_SHIFTED_TERMS`) are instead one
-matrix product over the input's shifted slices.  Unlike nengo's reference
+grouped convolutions use ``feature_group_count``.  Unlike nengo's reference
 simulator, convolutions of more than two spatial dimensions are supported.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import jax
@@ -73,46 +70,6 @@ def _transpose_padding(conv) -> list[tuple[int, int]]:
     return pads
 
 
-#: Convolutions with at most this many kernel taps times input channels (a
-#: 3 x 3 kernel on one channel: 9) are one matrix product of the filters with
-#: the input's shifted, strided slices (one per tap and channel): XLA's
-#: convolution packs such thin inputs slowly (a 28 x 28 image to 8 maps: 23 of
-#: the 51 us of a spiking conv net's step; 7 % more steps/s with the slices,
-#: 5 % at minibatch 32). A product, not a sum of broadcast slices, which XLA
-#: would fuse into every reader (for an input shared by a minibatch: once
-#: per item).
-MAX_SHIFTED_TERMS = 16
-
-
-def _lower_shifted_products(op, conv, padding, strides, ctx):
-    """A forward convolution (one group) as the product of its filters with the
-    strided slices of the padded input each kernel tap and input channel reads."""
-    channels_last = conv.channels_last
-    in_shape = tuple(conv.input_shape.shape)
-    out_spatial = tuple(conv.output_shape.spatial_shape)
-    y_shape = tuple(op.Y.shape)
-    n_in = conv.input_shape.n_channels
-
-    def apply(env):
-        x = env.read(op.X).reshape(in_shape)
-        if channels_last:
-            x = jnp.moveaxis(x, -1, 0)  # (n_in, *spatial)
-        x = jnp.pad(x, [(0, 0)] + list(padding))
-        patches = []  # one strided slice of the input per tap and input channel
-        for tap in itertools.product(*(range(k) for k in conv.kernel_size)):
-            stop = [t + s * (n - 1) + 1 for t, s, n in zip(tap, strides, out_spatial, strict=True)]
-            for c in range(n_in):
-                patches.append(jax.lax.slice(x, (c, *tap), (c + 1, *stop), (1, *strides)))
-        patches = jnp.concatenate(patches)  # (taps * n_in, *out_spatial)
-        w = env.read(op.W).reshape(len(patches), -1)  # (taps * n_in, n_filters)
-        y = jnp.tensordot(patches, w, axes=(0, 0), precision=ctx.precision)
-        if not channels_last:
-            y = jnp.moveaxis(y, -1, 0)
-        env.inc(op.Y, y.reshape(y_shape))
-
-    return apply
-
-
 @register_lowering(GeneralConvInc)
 def lower_general_conv_inc(op, ctx):
     conv = op.conv
@@ -150,9 +107,6 @@ def lower_general_conv_inc(op, ctx):
 
     padding = _forward_padding(conv)
     groups = int(conv.groups)
-    terms = math.prod(conv.kernel_size) * conv.input_shape.n_channels
-    if groups == 1 and terms <= MAX_SHIFTED_TERMS:
-        return _lower_shifted_products(op, conv, padding, strides, ctx)
 
     def apply(env):
         x = env.read(op.X).reshape(in_shape)
