@@ -149,38 +149,42 @@ def _release_freed_memory() -> None:
         pass
 
 
+def _post_order(graph: dict, roots) -> list:
+    """Post-order of a depth-first search of ``graph`` (node -> next nodes)
+    from each of ``roots`` in turn; raises nengo's cycle error on a cycle."""
+    done: set = set()
+    on_path: set = set()
+    order = []
+    for root in roots:
+        if root in done:
+            continue
+        stack = [(root, iter(graph[root]))]
+        on_path.add(root)
+        while stack:
+            node, nexts = stack[-1]
+            for nxt in nexts:
+                if nxt in on_path:
+                    raise cycle_error()
+                if nxt not in done:
+                    on_path.add(nxt)
+                    stack.append((nxt, iter(graph[nxt])))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(node)
+                done.add(node)
+                order.append(node)
+    return order
+
+
 def _depth_first_order(forward: dict) -> list:
     """A topological order in which each operator's dependents follow it closely.
 
     Reverse post-order of a depth-first search: the operators a search reaches
     from one operator come right after it, so the bit sets of `_Closure`,
-    stored relative to their operator, stay short. Raises nengo's cycle error
-    for a cyclic graph.
+    stored relative to their operator, stay short.
     """
-    done: set = set()
-    on_path: set = set()
-    order = []
-    for root in forward:
-        if root in done:
-            continue
-        stack = [(root, iter(forward[root]))]
-        on_path.add(root)
-        while stack:
-            op, succs = stack[-1]
-            for succ in succs:
-                if succ in on_path:
-                    raise cycle_error()
-                if succ not in done:
-                    on_path.add(succ)
-                    stack.append((succ, iter(forward[succ])))
-                    break
-            else:
-                stack.pop()
-                on_path.discard(op)
-                done.add(op)
-                order.append(op)
-    order.reverse()
-    return order
+    return _post_order(forward, forward)[::-1]
 
 
 def _depth_first_order_back(forward: dict) -> list:
@@ -190,31 +194,13 @@ def _depth_first_order_back(forward: dict) -> list:
     operators nothing depends on: an operator comes right after what it
     depends on, where in `_depth_first_order` an operator depending on
     several others (the synapse of a connection between two ensembles) comes
-    wherever the first search reached it, far from the rest. Needs an acyclic
-    graph.
+    wherever the first search reached it, far from the rest.
     """
     backward: dict = {op: [] for op in forward}
     for op, succs in forward.items():
         for succ in succs:
             backward[succ].append(op)
-    done: set = set()
-    order = []
-    for sink in forward:
-        if forward[sink] or sink in done:
-            continue
-        done.add(sink)
-        stack = [(sink, iter(backward[sink]))]
-        while stack:
-            op, preds = stack[-1]
-            for pred in preds:
-                if pred not in done:
-                    done.add(pred)
-                    stack.append((pred, iter(backward[pred])))
-                    break
-            else:
-                stack.pop()
-                order.append(op)
-    return order
+    return _post_order(backward, [op for op, succs in forward.items() if not succs])
 
 
 def _span_bits(order: list, forward: dict) -> int:
