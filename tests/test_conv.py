@@ -8,6 +8,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import nengojax
+from nengojax.ops import conv as conv_ops
 
 
 def _outputs(transform, sim_cls, x=None, seed=0, steps=2):
@@ -66,6 +67,26 @@ def test_convolution(spatial, kernel, strides, padding, channels_last):
         channels_last=channels_last,
     )
     _assert_matches_nengo(t)
+
+
+@pytest.mark.parametrize("lowering", ["patches", "library"])
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("spatial, kernel, strides, padding", CASES)
+def test_both_lowerings_match_nengo(spatial, kernel, strides, padding, channels_last, lowering):
+    """Thin convolutions multiply gathered patches, others use XLA's
+    convolution; each lowering, forced on every case, gives nengo's output."""
+    limit = 10**6 if lowering == "patches" else 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_ops, "MAX_PATCH_TERMS", limit)
+        t = nengo.Convolution(
+            2,
+            _shape(spatial, 1 if lowering == "patches" else 2, channels_last),
+            kernel_size=kernel,
+            strides=strides,
+            padding=padding,
+            channels_last=channels_last,
+        )
+        _assert_matches_nengo(t)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -196,3 +217,24 @@ def test_cases_cover_options():
     """The parametrized cases exercise 1-D and 2-D, both paddings and strides > 1."""
     combos = {(len(s), p, max(st) > 1) for s, _, st, p in CASES}
     assert combos >= set(itertools.product([1, 2], ["same", "valid"], [False, True]))
+
+
+@pytest.mark.parametrize("lowering", ["patches", "library"])
+def test_minibatch_items_equal_single_runs(lowering, monkeypatch):
+    """Each item of a minibatch given its own input matches a run of that input
+    alone (the patches gathered per item under vmap)."""
+    monkeypatch.setattr(conv_ops, "MAX_PATCH_TERMS", 10**6 if lowering == "patches" else 0)
+    t = nengo.Convolution(3, (6, 5, 1), kernel_size=(3, 3), strides=(2, 1), padding="same")
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.zeros(t.size_in))
+        b = nengo.Node(size_in=t.size_out)
+        nengo.Connection(a, b, transform=t, synapse=None)
+        p = nengo.Probe(b)
+    x = np.random.RandomState(1).uniform(-1, 1, (3, 4, t.size_in))
+    with nengojax.Simulator(net, minibatch_size=3, progress_bar=False) as sim:
+        sim.run_steps(4, data={a: x})
+        batched = sim.data[p]
+    for item in range(3):
+        with nengojax.Simulator(net, progress_bar=False) as sim:
+            sim.run_steps(4, data={a: x[item : item + 1]})
+            np.testing.assert_allclose(batched[item], sim.data[p], rtol=1e-6, atol=1e-6)
