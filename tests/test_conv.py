@@ -72,21 +72,21 @@ def test_convolution(spatial, kernel, strides, padding, channels_last):
 @pytest.mark.parametrize("lowering", ["patches", "library"])
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("spatial, kernel, strides, padding", CASES)
-def test_both_lowerings_match_nengo(spatial, kernel, strides, padding, channels_last, lowering):
+def test_both_lowerings_match_nengo(
+    spatial, kernel, strides, padding, channels_last, lowering, monkeypatch
+):
     """Thin convolutions multiply gathered patches, others use XLA's
     convolution; each lowering, forced on every case, gives nengo's output."""
-    limit = 10**6 if lowering == "patches" else 0
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(conv_ops, "MAX_PATCH_TERMS", limit)
-        t = nengo.Convolution(
-            2,
-            _shape(spatial, 1 if lowering == "patches" else 2, channels_last),
-            kernel_size=kernel,
-            strides=strides,
-            padding=padding,
-            channels_last=channels_last,
-        )
-        _assert_matches_nengo(t)
+    monkeypatch.setattr(conv_ops, "MAX_PATCH_TERMS", 10**6 if lowering == "patches" else 0)
+    t = nengo.Convolution(
+        2,
+        _shape(spatial, 1 if lowering == "patches" else 2, channels_last),
+        kernel_size=kernel,
+        strides=strides,
+        padding=padding,
+        channels_last=channels_last,
+    )
+    _assert_matches_nengo(t)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])

@@ -96,9 +96,8 @@ def _patch_indices(conv, padding, strides) -> np.ndarray:
     low = np.array([lo for lo, _ in padding]).reshape(nd, 1, 1, 1)
     pos = outs * np.array(strides).reshape(nd, 1, 1, 1) + taps - low  # (nd, out, taps, 1)
     inside = np.all((pos >= 0) & (pos < np.array(spatial).reshape(nd, 1, 1, 1)), axis=0)
-    pos = np.clip(pos, 0, None)
     chans = np.arange(n_in).reshape(1, 1, -1)
-    shape = conv.input_shape.shape
+    shape = conv.input_shape.shape  # positions outside it: clipped, then replaced
     if conv.channels_last:
         flat = np.ravel_multi_index((*pos, chans), shape, mode="clip")
     else:
