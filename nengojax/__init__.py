@@ -11,7 +11,7 @@ only the ones below it): `compiler` (nengo's built model -> a static
 the runtime) and `simulator` (nengo's API, with its training part).
 """
 
-from . import cache, callbacks, distributed, dists, losses, neurons, sharding, training
+from . import cache, callbacks, dispatch, distributed, dists, losses, neurons, sharding, training
 from .config import configure_settings
 from .converter import Converter
 from .jax_node import JaxNode, Layer, SimJaxNode
@@ -24,6 +24,7 @@ from .simulator import Simulator
 __version__ = "0.1.0"
 
 cache.enable_default_cache()
+dispatch.enable_default_dispatch()
 
 __all__ = [
     "cache",

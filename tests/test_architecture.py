@@ -32,6 +32,7 @@ LAYERS = {
     "jax_node": 0,
     "callbacks": 0,
     "cache": 0,
+    "dispatch": 0,
     "validation": 0,
     "dists": 0,
     "distributed": 0,
