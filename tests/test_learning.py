@@ -256,3 +256,64 @@ def test_pes_run_twice_and_reset():
         sim.run(0.1)
     for p in probes:
         _assert_close(ref.data[p], sim.data[p], what=p.attr)
+
+
+def _factored(sim) -> dict:
+    """Key -> (rows, cols) of the state bases carried as two factors."""
+    layout = sim.compiled.program.layout
+    return {b.key: b.factors for b in layout.bases if b.factors is not None}
+
+
+@pytest.mark.parametrize("rule", ["pes", "rls"])
+def test_deltas_carried_as_factors(rule):
+    """Rank-one deltas are carried as their factors (rows + cols numbers, not
+    rows x cols), with nengo's probes, deltas and learned weights; several PES
+    rules (merged into one operator) each keep their own factors."""
+    with nengo.Network(seed=8) as net:
+        stim = _stim(3)
+        conns, probes = [], []
+        for i in range(3 if rule == "pes" else 1):
+            pre = nengo.Ensemble(30 + 5 * i, 3, neuron_type=nengo.LIFRate())
+            post = nengo.Node(size_in=3)
+            nengo.Connection(stim, pre)
+            learning = (
+                nengo.PES(1e-3 * (i + 1)) if rule == "pes" else nengo.RLS(learning_rate=1e-3)
+            )
+            conn = nengo.Connection(
+                pre, post, function=lambda x: [0, 0, 0], learning_rule_type=learning
+            )
+            nengo.Connection(post, conn.learning_rule)
+            nengo.Connection(stim, conn.learning_rule, transform=-1)
+            conns.append(conn)
+            probes += [
+                nengo.Probe(post, synapse=0.01),
+                nengo.Probe(conn, "weights", sample_every=0.01),
+                nengo.Probe(conn.learning_rule, "delta", sample_every=0.01),
+            ]
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run(0.3)
+        theirs = {s.name: v for s, v in ref.signals.items()}
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        sim.run(0.3)
+        factored = _factored(sim)
+        carried = {k: sim.state["signals"][k].shape for k in factored}
+        ours = {s.name: v for s, v in sim.signals.items()}
+        bases = [b for b in sim.compiled.program.layout.bases if b.factors is not None]
+    for p in probes:
+        _assert_close(ref.data[p], sim.data[p], rtol=5e-4, what=f"{p.target}.{p.attr}")
+    assert sorted(factored.values()) == sorted((3, 30 + 5 * i) for i in range(len(conns)))
+    assert carried == {k: (rows + cols,) for k, (rows, cols) in factored.items()}
+    for b in bases:  # sim.signals: the whole matrix again
+        _assert_close(theirs[b.signal.name], ours[b.signal.name], rtol=5e-4, what="delta")
+
+
+def test_factored_deltas_per_minibatch_item():
+    net, probes = _pes_decoded(nengo.LIFRate(), dims=2)
+    with nengojax.Simulator(net, progress_bar=False, minibatch_size=3) as sim:
+        assert _factored(sim)
+        sim.run(T)
+        batched = sim.data[probes[0]]
+    with nengojax.Simulator(net, progress_bar=False) as single:
+        single.run(T)
+    for item in batched:  # each item's own factors (float32 round-off apart)
+        _assert_close(single.data[probes[0]], item, rtol=1e-5, what="item")

@@ -59,6 +59,8 @@ class StepEnv:
         # its writes add, and the values it wrote
         self.after: dict = {}
         self.written: list = []
+        # base -> the flat factors [u, v] it was set to this step (`set_outer`)
+        self.factors: dict = {}
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)
@@ -144,6 +146,21 @@ class StepEnv:
     def set(self, sig: Signal | View, value) -> None:
         """``sig[...] = value``."""
         self._write(sig, value, inc=False)
+
+    def set_outer(self, sig: Signal | View, u, v) -> None:
+        """``sig[...] = outer(u, v)``; a base carried as factors (`.Base.factors`)
+        keeps ``u`` and ``v`` for the next step as well."""
+        view = self._view(sig)
+        u, v = (jnp.asarray(x, dtype=self.dtype_of(view.base)) for x in (u, v))
+        self.set(view, u[:, None] * v[None, :])
+        self.keep_factors(view, u, v)
+
+    def keep_factors(self, sig: Signal | View, u, v) -> None:
+        """Note that ``sig`` was just set to ``outer(u, v)`` (by a write of the
+        whole product): a base carried as factors keeps them for the next step."""
+        view = self._view(sig)
+        if view.full and self.layout.bases[view.base].factors is not None:
+            self.factors[view.base] = jnp.concatenate([u, v])
 
     def inc(self, sig: Signal | View, value) -> None:
         """``sig[...] += value``."""

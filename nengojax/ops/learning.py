@@ -31,7 +31,7 @@ def lower_sim_pes(op, ctx):
     def apply(env):
         pre = env.read(op.pre_filtered)
         error = env.read(op.error)
-        env.set(op.delta, jnp.outer(alpha * error, pre))
+        env.set_outer(op.delta, alpha * error, pre)
 
     return apply
 
@@ -44,18 +44,26 @@ def lower_merged_pes(op, ctx):
     err = MergedAccess(ctx.layout, op.errors)
     deltas = MergedAccess(ctx.layout, op.deltas)
     e_idx, p_idx, alpha = [], [], []
+    factored = []  # (delta, alpha, error slice, activities slice) of deltas carried as factors
     e_off = p_off = 0
-    for rule, e_sig, p_sig in zip(op.ops, op.errors, op.pre_filtered, strict=True):
+    rules = zip(op.ops, op.errors, op.pre_filtered, op.deltas, strict=True)
+    for rule, e_sig, p_sig, delta in rules:
         d, n = e_sig.size, p_sig.size
+        a = -rule.learning_rate * ctx.dt / n
         e_idx.append(e_off + np.repeat(np.arange(d), n))  # delta[r, q] = a e[r] p[q]
         p_idx.append(p_off + np.tile(np.arange(n), d))
-        alpha.append(np.full(d * n, -rule.learning_rate * ctx.dt / n))
+        alpha.append(np.full(d * n, a))
+        if ctx.layout.bases[ctx.layout.base_index(delta)].factors is not None:
+            factored.append((delta, _scalar(a, dtype), (e_off, e_off + d), (p_off, p_off + n)))
         e_off, p_off = e_off + d, p_off + n
     e_idx, p_idx = np.concatenate(e_idx), np.concatenate(p_idx)
     alpha = np.concatenate(alpha).astype(dtype)
 
     def apply(env):
-        deltas.write(env, alpha * err.read(env)[e_idx] * pre.read(env)[p_idx])
+        errors, activities = err.read(env), pre.read(env)
+        deltas.write(env, alpha * errors[e_idx] * activities[p_idx])
+        for delta, a, (e0, e1), (p0, p1) in factored:
+            env.keep_factors(delta, a * errors[e0:e1], activities[p0:p1])
 
     return apply
 
@@ -69,7 +77,7 @@ def lower_sim_bcm(op, ctx):
         pre = env.read(op.pre_filtered)
         post = env.read(op.post_filtered)
         theta = env.read(op.theta)
-        env.set(op.delta, jnp.outer(alpha * post * (post - theta), pre))
+        env.set_outer(op.delta, alpha * post * (post - theta), pre)
 
     return apply
 
@@ -124,6 +132,6 @@ def lower_sim_rls(op, ctx):
         Pr = jnp.dot(P, r, precision=ctx.precision)
         rPr1 = one / (one + jnp.dot(r, Pr, precision=ctx.precision))
         env.set(op.inv_gamma, P - Pr[:, None] * (Pr[None, :] * rPr1))
-        env.set(op.delta, error[:, None] * (-rPr1 * Pr[None, :]))
+        env.set_outer(op.delta, error, -rPr1 * Pr)
 
     return apply

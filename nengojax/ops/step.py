@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from nengo.exceptions import BuildError
 
 from ..compiler.program import Program
 from .context import LoweringContext
@@ -53,7 +54,7 @@ class StepFunction:
         self.carry_shapes = {
             b.key: tuple(b.signal.shape)
             for b in program.layout.bases
-            if b.kind == "state" and not b.sparse and b.signal.ndim > 1
+            if b.kind == "state" and not b.sparse and b.signal.ndim > 1 and b.factors is None
         }
         self._readers = {j for bases in self.ties.values() for js in bases.values() for j in js}
         self._free_nodes = [k for k in program.input_nodes if k not in program.op_nodes]
@@ -83,7 +84,10 @@ class StepFunction:
         invariants = {k: packed[k] for k in self.ctx.invariants}
         values = {i: v.reshape(-1) for i, v in packed.items() if i not in invariants}
         for b in layout.bases:
-            if b.kind == "state":  # flat, or as carried (`carry_shapes`)
+            if b.kind == "state" and b.factors is not None:  # carried as [u, v]
+                flat, rows = state["signals"][b.key], b.factors[0]
+                values[b.index] = (flat[:rows, None] * flat[None, rows:]).reshape(-1)
+            elif b.kind == "state":  # flat, or as carried (`carry_shapes`)
                 values[b.index] = state["signals"][b.key].reshape(-1)
             elif b.kind == "scratch":
                 values[b.index] = consts[b.key]
@@ -111,7 +115,7 @@ class StepFunction:
         values = env.final_values()
         new_state = dict(state)
         new_state["signals"] = {
-            b.key: values[b.index].reshape(state["signals"][b.key].shape)
+            b.key: _carried(b, values, env.factors).reshape(state["signals"][b.key].shape)
             for b in layout.bases
             if b.kind == "state"
         }
@@ -127,6 +131,19 @@ class StepFunction:
             new_state["fault"] = jnp.where((fault[0] < 0) & jnp.any(bad), new, fault)
         probes = {k: env.read(v) for k, v in program.probe_views.items()}
         return new_state, probes
+
+
+def _carried(base, values, factors):
+    """What the state carries of ``base`` after a step: its flat value, or the
+    factors it was set to (`.StepEnv.set_outer`)."""
+    if base.factors is None:
+        return values[base.index]
+    if base.index not in factors:
+        raise BuildError(
+            f"{base.signal} is carried as the factors of an outer product, but the "
+            "lowering that sets it did not write it with StepEnv.set_outer"
+        )
+    return factors[base.index]
 
 
 def _yielding_to_data(apply, key, view):

@@ -341,10 +341,10 @@ class CompiledNetwork:
             if b.kind != "state":
                 continue
             got = tuple(np.shape(signals[b.key])) if b.key in signals else None
-            if got != lead + tuple(np.shape(b.init)):
+            if got != lead + tuple(np.shape(b.carried_init)):
                 raise ValidationError(
                     f"state does not come from this network (signal {b.key!r} has shape "
-                    f"{got}, expected {lead + tuple(np.shape(b.init))}); use init_state",
+                    f"{got}, expected {lead + tuple(np.shape(b.carried_init))}); use init_state",
                     attr="state",
                 )
         if len(signals) != len(self.program.layout.by_kind("state")):
@@ -510,6 +510,10 @@ class CompiledNetwork:
         for b in self.program.layout.bases:
             if b.kind == "state":
                 flat = np.asarray(state["signals"][b.key])
+                if b.factors is not None:  # the factors [u, v] of an outer product
+                    rows = b.factors[0]
+                    u, v = flat[..., :rows, None], flat[..., None, rows:]
+                    flat = (u * v).reshape(flat.shape[:-1] + (-1,))
             elif b.kind == "scratch":
                 flat = b.init
             else:

@@ -53,7 +53,7 @@ def init_state(program: Program, minibatch_size: int | None = None, seed: int | 
     ``seed`` selects the random streams (default: the program's seed).
     """
     seed = program.seed if seed is None else check_seed(seed)
-    signals = {b.key: to_device(b.init) for b in program.layout.bases if b.kind == "state"}
+    signals = {b.key: to_device(b.carried_init) for b in program.layout.bases if b.kind == "state"}
     state = {
         "signals": signals,
         "rng": prng_key(seed),
