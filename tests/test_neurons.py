@@ -432,3 +432,19 @@ def test_host_fallback(neuron_type):
             assert np.abs(counts - _spike_counts(ref, amp)).max() <= 1
         elif not neuron_type.spiking or key == "rate_out":
             np.testing.assert_allclose(sim.data[p], ref, rtol=1e-5, atol=1e-5 * scale, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "neuron_type, random",
+    [(LIF(), False), (RectifiedLinear(), False), (PoissonSpiking(LIFRate()), True)],
+)
+def test_only_random_neurons_make_keys(neuron_type, random):
+    """A step whose neurons draw no random numbers makes no PRNG key (no
+    threefry hash each step); stochastic neurons still get theirs."""
+    with nengo.Network(seed=0) as net:
+        ens = nengo.Ensemble(10, 1, neuron_type=neuron_type)
+        nengo.Probe(ens.neurons)
+    model = nengojax.compile(net)
+    params, state = model.init_params(), model.init_state()
+    text = str(jax.make_jaxpr(lambda p, s: model.run(p, s, 3))(params, state))
+    assert ("random_fold_in" in text or "threefry" in text) == random

@@ -214,7 +214,7 @@ def _spike_reset(nt, dt, v, dtype):
     return out, jnp.where(spiked, 0.0, v).astype(dtype)
 
 
-@register_neuron_step(ResetLIF)
+@register_neuron_step(ResetLIF, random=False)
 def reset_lif_step(
     nt: ResetLIF, dt: float, J: jax.Array, state: dict, rng: jax.Array
 ) -> tuple[jax.Array, dict]:
@@ -224,7 +224,7 @@ def reset_lif_step(
     return out, {"voltage": v}
 
 
-@register_neuron_step(ResetIF)
+@register_neuron_step(ResetIF, random=False)
 def reset_if_step(
     nt: ResetIF, dt: float, J: jax.Array, state: dict, rng: jax.Array
 ) -> tuple[jax.Array, dict]:
@@ -233,7 +233,7 @@ def reset_if_step(
     return out, {"voltage": v}
 
 
-@register_neuron_step(LeakyIntegrator)
+@register_neuron_step(LeakyIntegrator, random=False)
 def leaky_integrator_step(
     nt: LeakyIntegrator, dt: float, J: jax.Array, state: dict, rng: jax.Array
 ) -> tuple[jax.Array, dict]:
@@ -243,7 +243,7 @@ def leaky_integrator_step(
     return (nt.amplitude * v_old).astype(J.dtype), {"voltage": v}
 
 
-@register_neuron_step(Integrator)
+@register_neuron_step(Integrator, random=False)
 def integrator_step(
     nt: Integrator, dt: float, J: jax.Array, state: dict, rng: jax.Array
 ) -> tuple[jax.Array, dict]:
@@ -252,7 +252,7 @@ def integrator_step(
     return (nt.amplitude * v).astype(J.dtype), {"voltage": v}
 
 
-@register_neuron_step(Heaviside)
+@register_neuron_step(Heaviside, random=False)
 def heaviside_step(
     nt: Heaviside, dt: float, J: jax.Array, state: dict, rng: jax.Array
 ) -> tuple[jax.Array, dict]:

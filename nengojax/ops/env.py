@@ -30,8 +30,9 @@ class StepEnv:
         Host source key -> this step's value.
     inputs : dict
         Node key -> this step's value (``data`` given at run time).
-    rng : jax.Array
-        PRNG key of this step.
+    rng : callable
+        ``() -> jax.Array``: the PRNG key of this step, made on first use (a
+        step that draws no random numbers traces and lowers no PRNG work).
     dt : float
         The time step.
     stream : jax.Array
@@ -180,6 +181,8 @@ class StepEnv:
 
     def rng(self, salt: int) -> jax.Array:
         """A PRNG key for this step, distinct for each ``salt`` (an operator)."""
+        if callable(self._rng):
+            self._rng = self._rng()
         return jax.random.fold_in(self._rng, salt)
 
     @property

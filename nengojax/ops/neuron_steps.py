@@ -50,7 +50,7 @@ def _adapt(tau_n, inc_n, dt, output, n):
     return n + (dt / tau_n) * (inc_n * output - n)
 
 
-@register_neuron_step(nn.LIF)
+@register_neuron_step(nn.LIF, random=False)
 def lif_step(nt, dt, J, state, rng):
     out, v, r = _lif_spiking(
         nt.tau_rc,
@@ -65,19 +65,19 @@ def lif_step(nt, dt, J, state, rng):
     return out, {"voltage": v, "refractory_time": r}
 
 
-@register_neuron_step(nn.LIFRate)
+@register_neuron_step(nn.LIFRate, random=False)
 def lif_rate_step(nt, dt, J, state, rng):
     return _lif_rate(nt.tau_rc, nt.tau_ref, nt.amplitude, J), state
 
 
-@register_neuron_step(nn.AdaptiveLIFRate)
+@register_neuron_step(nn.AdaptiveLIFRate, random=False)
 def adaptive_lif_rate_step(nt, dt, J, state, rng):
     n = state["adaptation"]
     out = _lif_rate(nt.tau_rc, nt.tau_ref, nt.amplitude, J - n)
     return out, {"adaptation": _adapt(nt.tau_n, nt.inc_n, dt, out, n)}
 
 
-@register_neuron_step(nn.AdaptiveLIF)
+@register_neuron_step(nn.AdaptiveLIF, random=False)
 def adaptive_lif_step(nt, dt, J, state, rng):
     n = state["adaptation"]
     out, v, r = _lif_spiking(
@@ -97,7 +97,7 @@ def adaptive_lif_step(nt, dt, J, state, rng):
     }
 
 
-@register_neuron_step(nn.RectifiedLinear)
+@register_neuron_step(nn.RectifiedLinear, random=False)
 def relu_step(nt, dt, J, state, rng):
     return (nt.amplitude * jnp.maximum(J, 0)).astype(J.dtype), state
 
@@ -117,24 +117,24 @@ def _integrate_and_fire(amplitude, dt, rate, voltage):
     return ((amplitude / dt) * n_spikes).astype(rate.dtype), voltage - n_spikes
 
 
-@register_neuron_step(nn.SpikingRectifiedLinear)
+@register_neuron_step(nn.SpikingRectifiedLinear, random=False)
 def spiking_relu_step(nt, dt, J, state, rng):
     out, v = _integrate_and_fire(nt.amplitude, dt, jnp.maximum(J, 0), state["voltage"])
     return out, {"voltage": v}
 
 
-@register_neuron_step(nn.Sigmoid)
+@register_neuron_step(nn.Sigmoid, random=False)
 def sigmoid_step(nt, dt, J, state, rng):
     # == (1 / tau_ref) / (1 + exp(-J)), with a gradient that stays finite for J << 0
     return ((1.0 / nt.tau_ref) * jax.nn.sigmoid(J)).astype(J.dtype), state
 
 
-@register_neuron_step(nn.Tanh)
+@register_neuron_step(nn.Tanh, random=False)
 def tanh_step(nt, dt, J, state, rng):
     return ((1.0 / nt.tau_ref) * jnp.tanh(J)).astype(J.dtype), state
 
 
-@register_neuron_step(nn.Izhikevich)
+@register_neuron_step(nn.Izhikevich, random=False)
 def izhikevich_step(nt, dt, J, state, rng):
     """nengo's Izhikevich step (time constants in ms, hence the ``* 1000``)."""
     voltage, recovery = state["voltage"], state["recovery"]
@@ -159,7 +159,7 @@ def izhikevich_step(nt, dt, J, state, rng):
 # their ``J`` is already the base type's rate, exactly as in nengo's NumPy steps.
 
 
-@register_neuron_step(nn.RegularSpiking)
+@register_neuron_step(nn.RegularSpiking, random=False)
 def regular_spiking_step(nt, dt, J, state, rng):
     out, v = _integrate_and_fire(nt.amplitude, dt, J, state["voltage"])
     return out, {**state, "voltage": v}
@@ -201,7 +201,7 @@ def poisson_spiking_step(nt, dt, J, state, rng):
 # --- nengojax's neuron types ---------------------------------------------------
 
 
-@register_neuron_step(SoftLIFRate)
+@register_neuron_step(SoftLIFRate, random=False)
 def soft_lif_rate_step(nt, dt, J, state, rng):
     """JAX step of `SoftLIFRate`."""
     out = soft_lif_rate(jnp, nt.sigma, nt.tau_rc, nt.tau_ref, nt.amplitude, J)
@@ -212,13 +212,13 @@ def _leaky(nt, J):
     return jnp.where(J > 0, J, nt.negative_slope * J)
 
 
-@register_neuron_step(LeakyReLU)
+@register_neuron_step(LeakyReLU, random=False)
 def leaky_relu_step(nt, dt, J, state, rng):
     """JAX step of `LeakyReLU`."""
     return (nt.amplitude * _leaky(nt, J)).astype(J.dtype), state
 
 
-@register_neuron_step(SpikingLeakyReLU)
+@register_neuron_step(SpikingLeakyReLU, random=False)
 def spiking_leaky_relu_step(nt, dt, J, state, rng):
     """JAX step of `SpikingLeakyReLU`."""
     out, v = _integrate_and_fire_signed(nt.amplitude, dt, _leaky(nt, J), state["voltage"])

@@ -26,6 +26,7 @@ from ..neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
 from . import neuron_steps  # noqa: F401  (registers the JAX steps)
 from .hostcall import host_call
 from .registry import (
+    KEYLESS_STEPS,
     get_neuron_step,
     get_rate_counterpart,
     register_lowering,
@@ -106,10 +107,12 @@ def lower_sim_neurons(op, ctx):
         if rate_fn is not None:
             fn = rate_fn if mode == "rate" else spike_aware(spike_fn, rate_fn)
 
+    keyless = fn is spike_fn and step in KEYLESS_STEPS  # draws no random numbers
+
     def apply(env):
         J = env.read(op.J)
         state = {n: env.read(op.state[n]) for n in names}
-        output, new_state = fn(J, state, env.rng(salt))
+        output, new_state = fn(J, state, None if keyless else env.rng(salt))
         env.set(op.output, output)
         for n in names:
             env.set(op.state[n], new_state[n])

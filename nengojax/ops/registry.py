@@ -114,15 +114,24 @@ def get_lowering(op, platform: str | None = None) -> Callable:
     return fn
 
 
-def register_neuron_step(neuron_cls: type) -> Callable:
+#: Neuron steps registered with ``random=False`` (given ``rng=None``).
+KEYLESS_STEPS: set = set()
+
+
+def register_neuron_step(neuron_cls: type, random: bool = True) -> Callable:
     """Decorator registering the JAX step of ``neuron_cls``.
 
     The step is ``step(neuron_type, dt, J, state, rng) -> (output, new_state)``:
     ``state`` maps the type's state names (``"voltage"``, ...) to arrays,
-    ``rng`` is a JAX PRNG key (for stochastic types).
+    ``rng`` is a JAX PRNG key (for stochastic types). A step registered with
+    ``random=False`` draws no random numbers and gets ``rng=None``: a step of
+    the network whose neurons draw none then makes no key (a PRNG hash per
+    step, and about 20 ms to lower the first time in a process).
     """
 
     def decorator(fn: Callable) -> Callable:
+        if not random:
+            KEYLESS_STEPS.add(fn)
         return NEURON_STEPS.register(neuron_cls, fn)
 
     return decorator

@@ -92,7 +92,10 @@ class StepFunction:
             elif b.kind == "scratch":
                 values[b.index] = consts[b.key]
         step_value = values[layout.base_index(program.model.step)][0]
-        rng = jax.random.fold_in(state["rng"], step_value)
+
+        def rng():
+            return jax.random.fold_in(state["rng"], step_value)
+
         env = StepEnv(
             layout, values, host_row, input_row, rng, program.dt, state["stream"], invariants
         )
