@@ -146,6 +146,7 @@ class HostStream:
 
     def _restart(self):
         self._steps = {key: make() for key, make in self._factories.items()}
+        self._row_fns: dict = {}  # skip -> per source (row fn or None, gap row fn or None)
         self._tables: dict[str, list] = {src.key: [] for src in self.sources}
         self._offset = 0  # absolute step of the first row kept
         self._done = 0  # steps computed so far
@@ -182,14 +183,17 @@ class HostStream:
         error = None
         # per source, decided once: its list's append, and the call making a
         # row (None: skipped), or in the steps before ``start`` (gap)
-        calls = [
-            (new[src.key].append, None if src.key in skip else self._call(src))
-            for src in self.sources
-        ]
-        gap_calls = [
-            (append, None if isinstance(src.op, SimPyFunc) else call)
-            for (append, call), src in zip(calls, self.sources, strict=True)
-        ]
+        skip = skip if isinstance(skip, frozenset) else frozenset(skip)
+        fns = self._row_fns.get(skip)
+        if fns is None:
+            fns = self._row_fns[skip] = [
+                (call, None if isinstance(src.op, SimPyFunc) else call)
+                for src in self.sources
+                for call in [None if src.key in skip else self._call(src)]
+            ]
+        appends = [new[src.key].append for src in self.sources]
+        calls = [(a, f) for a, (f, _) in zip(appends, fns, strict=True)]
+        gap_calls = [(a, g) for a, (_, g) in zip(appends, fns, strict=True)]
         try:
             while self._done < stop:
                 t = (self._done + 1) * self.dt
@@ -230,7 +234,7 @@ class HostStream:
         try:
             arr = np.asarray(raw, dtype=np.float64)
             ok = arr.shape[1:] == src.shape or arr.shape[1:] in ((), (1,)) and src.shape == (1,)
-            ok = ok and bool(np.all(np.isfinite(arr)))
+            ok = ok and bool(np.isfinite(arr).all())
         except (TypeError, ValueError):
             ok = False
         if ok:
@@ -265,7 +269,8 @@ class HostStream:
             if src.key in skip:
                 continue
             rows = self._tables[src.key][lo : lo + n_steps]
-            out[src.key] = np.stack(rows) if rows else np.zeros((0, *src.shape))
+            # rows of one shape (checked): np.array stacks them, faster than np.stack
+            out[src.key] = np.array(rows) if rows else np.zeros((0, *src.shape))
         return out
 
 

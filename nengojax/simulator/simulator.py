@@ -564,7 +564,7 @@ class Simulator(Pickling):
             raise SimulationError(f"Simulation failed: {e}") from e
         self.state = state
         fault = np.asarray(distributed.to_host(state["fault"])).reshape(-1, 2)
-        failed = fault[fault[:, 0] >= 0]
+        failed = fault[fault[:, 0] >= 0] if fault[:, 0].max() >= 0 else fault[:0]
         error = model.pop_callback_error()  # a host callback's, which stopped the loop
         if len(failed):  # keep the steps before the fault (the state is theirs)
             n = int(failed[:, 0].min()) - start
