@@ -317,3 +317,34 @@ def test_factored_deltas_per_minibatch_item():
         single.run(T)
     for item in batched:  # each item's own factors (float32 round-off apart)
         _assert_close(single.data[probes[0]], item, rtol=1e-5, what="item")
+
+
+def test_a_replaced_pes_lowering_keeps_whole_deltas():
+    """A lowering a user registers for SimPES in place of nengojax's may write
+    the delta whole: it is then carried whole, with nengo's answer."""
+    import jax
+    import jax.numpy as jnp
+    from nengo.builder.learning_rules import SimPES
+
+    from nengojax.ops.registry import OPERATORS
+
+    platform = jax.default_backend()
+
+    def plain_pes(op, ctx):
+        alpha = -op.learning_rate * ctx.dt / op.pre_filtered.shape[0]
+
+        def apply(env):
+            error, pre = env.read(op.error), env.read(op.pre_filtered)
+            env.set(op.delta, jnp.outer(alpha * error, pre))
+
+        return apply
+
+    net, probes = _pes_decoded(nengo.LIFRate(), dims=2)
+    nengojax.register_lowering(SimPES, platform=platform)(plain_pes)
+    try:
+        ref, sim = _compare(net, probes)
+        assert not _factored(sim)
+    finally:
+        OPERATORS.unregister(SimPES, platform=platform)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        assert _factored(sim)  # nengojax's own again

@@ -165,9 +165,13 @@ class SignalLayout:
         The floating point dtype of all float signals.
     int_dtype : numpy.dtype
         The integer dtype of all integer signals.
+    writes_factors : callable, optional
+        ``writes_factors(op) -> bool``: whether ``op``'s lowering keeps the
+        factors of its rank-one deltas (`rank_one_writes`); only those deltas
+        are carried as factors (none without it).
     """
 
-    def __init__(self, operators, float_dtype, int_dtype):
+    def __init__(self, operators, float_dtype, int_dtype, writes_factors=None):
         self.float_dtype = np.dtype(float_dtype)
         self.int_dtype = np.dtype(int_dtype)
         self.bases: list[Base] = []
@@ -184,18 +188,20 @@ class SignalLayout:
             for sig in op.all_signals:
                 self._add_base(sig.base, written)
         self.piecewise = self._piecewise_bases(operators)
-        self._factor_bases(operators)
+        if writes_factors is not None:
+            self._factor_bases(operators, writes_factors)
 
-    def _factor_bases(self, operators) -> None:
+    def _factor_bases(self, operators, writes_factors) -> None:
         """Mark the state bases carried as two factors (see `rank_one_writes`):
-        a whole 2-D base, written by that operator only, zero at first (the
-        factors start at zero), and smaller as factors."""
+        a whole 2-D base, written by that operator only (whose lowering keeps
+        the factors), zero at first (the factors start at zero), and smaller
+        as factors."""
         writers: dict[int, int] = {}
         outer: dict[int, tuple] = {}
         for op in operators:
             for i in {self.base_index(sig) for sig in op.sets + op.incs + op.updates}:
                 writers[i] = writers.get(i, 0) + 1
-            for sig in rank_one_writes(op):
+            for sig in rank_one_writes(op) if writes_factors(op) else ():
                 if sig.ndim == 2 and self.view(sig).full:
                     outer[self.base_index(sig)] = tuple(sig.shape)
         for i, (rows, cols) in outer.items():

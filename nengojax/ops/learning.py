@@ -14,7 +14,7 @@ from nengo.builder.learning_rules import SimBCM, SimOja, SimPES, SimRLS, SimVoja
 
 from ..compiler.merge import MergedPES
 from .access import MergedAccess
-from .registry import register_lowering
+from .registry import OPERATORS, register_lowering
 
 
 def _scalar(value, dtype):
@@ -135,3 +135,16 @@ def lower_sim_rls(op, ctx):
         env.set_outer(op.delta, error, -rPr1 * Pr)
 
     return apply
+
+
+#: The lowerings above that write their rank-one deltas with
+#: `.StepEnv.set_outer` (or `.StepEnv.keep_factors`).
+KEEPS_FACTORS = frozenset({lower_sim_pes, lower_merged_pes, lower_sim_bcm, lower_sim_rls})
+
+
+def writes_factors(op, platform: str | None = None) -> bool:
+    """Whether the lowering serving ``op`` on ``platform`` keeps the factors of
+    the deltas it sets to an outer product, so that they can be carried as
+    factors (`.SignalLayout`): nengojax's own does, one a user registers in
+    its place may not."""
+    return OPERATORS.lookup(type(op), platform) in KEEPS_FACTORS

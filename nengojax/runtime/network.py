@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -18,6 +19,7 @@ from ..compiler.program import Program
 from ..config import get_setting, keeps_history
 from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
+from ..ops.learning import writes_factors
 from ..ops.pyfunc import calls_observable
 from ..ops.step import StepFunction
 from ..validation import integer
@@ -60,8 +62,9 @@ class CompiledNetwork:
             )
         self.precision = precision
         self.unroll = integer(unroll, "unroll", 1)
+        factors = functools.partial(writes_factors, platform=jax.default_backend())
         self.program = program = Program(
-            network, dt, seed, model, dtype, optimize, key_network=key_network, merge=merge
+            network, dt, seed, model, dtype, optimize, key_network, merge, factors
         )
         check_memory(program)  # before any device array is made
         self.errors = CallbackErrors()
@@ -464,8 +467,7 @@ class CompiledNetwork:
             for k, v in ({} if inputs is None else inputs).items()
         }
         state, probes = self.run(params, state, 1, inputs)
-        axis = 1 if batched else 0
-        return state, {k: jnp.squeeze(v, axis) for k, v in probes.items()}
+        return state, {k: jnp.squeeze(v, 1 if batched else 0) for k, v in probes.items()}
 
     def run_chunk(self, params, state, n_steps: int, n_active: int, inputs, host, slots=None):
         """`run` of the first ``n_active`` of ``n_steps`` steps, inputs and host
