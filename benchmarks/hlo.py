@@ -404,7 +404,7 @@ def markdown(results: dict, info: dict, before: dict | None = None) -> str:
 #: Why a benchmark network needs more than 30 fusions per step (issue 14).
 OVER_BUDGET = {
     "cconv": (
-        "at minibatch 32 only (26 fusions and 2 dots at minibatch 1): XLA's CPU "
+        "at minibatch 32 only (26 fusions and 1 dot at minibatch 1): XLA's CPU "
         "pipeline emits the batched products of the Fourier transforms as loop "
         "fusions rather than dot calls."
     ),
