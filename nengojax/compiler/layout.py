@@ -29,12 +29,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from nengo.builder.learning_rules import SimBCM, SimPES, SimRLS
 from nengo.builder.signal import Signal
 from nengo.exceptions import BuildError
 
 from ..dtypes import frozen_host_array
-from .merge import MergedPES
 from .sparse import sparse_structure
 
 
@@ -142,16 +140,14 @@ class Base:
             return self.init
         return np.zeros(sum(self.factors), self.init.dtype)
 
-
-def rank_one_writes(op) -> list:
-    """The signals ``op`` sets to an outer product of two vectors every step
-    (learning rules' deltas); their lowerings write them with
-    `nengojax.ops.env.StepEnv.set_outer`."""
-    if isinstance(op, (SimPES, SimBCM, SimRLS)):
-        return [op.delta]
-    if isinstance(op, MergedPES):
-        return list(op.deltas)
-    return []
+    def whole(self, carried):
+        """The flat value of this base from what the state carries of it (NumPy
+        or JAX, any leading axes): the factors ``[u, v]`` multiplied out."""
+        if self.factors is None:
+            return carried
+        rows = self.factors[0]
+        product = carried[..., :rows, None] * carried[..., None, rows:]
+        return product.reshape(carried.shape[:-1] + (-1,))
 
 
 class SignalLayout:
@@ -165,13 +161,13 @@ class SignalLayout:
         The floating point dtype of all float signals.
     int_dtype : numpy.dtype
         The integer dtype of all integer signals.
-    writes_factors : callable, optional
-        ``writes_factors(op) -> bool``: whether ``op``'s lowering keeps the
-        factors of its rank-one deltas (`rank_one_writes`); only those deltas
-        are carried as factors (none without it).
+    rank_one : callable, optional
+        ``rank_one(op) -> signals``: the signals the lowering of ``op`` sets to
+        an outer product every step and keeps the factors of (learning rules'
+        deltas); the candidates to carry as factors (none without it).
     """
 
-    def __init__(self, operators, float_dtype, int_dtype, writes_factors=None):
+    def __init__(self, operators, float_dtype, int_dtype, rank_one=None):
         self.float_dtype = np.dtype(float_dtype)
         self.int_dtype = np.dtype(int_dtype)
         self.bases: list[Base] = []
@@ -188,20 +184,19 @@ class SignalLayout:
             for sig in op.all_signals:
                 self._add_base(sig.base, written)
         self.piecewise = self._piecewise_bases(operators)
-        if writes_factors is not None:
-            self._factor_bases(operators, writes_factors)
+        if rank_one is not None:
+            self._factor_bases(operators, rank_one)
 
-    def _factor_bases(self, operators, writes_factors) -> None:
-        """Mark the state bases carried as two factors (see `rank_one_writes`):
-        a whole 2-D base, written by that operator only (whose lowering keeps
-        the factors), zero at first (the factors start at zero), and smaller
-        as factors."""
+    def _factor_bases(self, operators, rank_one) -> None:
+        """Mark the state bases carried as two factors (``rank_one``'s signals):
+        a whole 2-D base, written by that operator only, zero at first (the
+        factors start at zero), and smaller as factors."""
         writers: dict[int, int] = {}
         outer: dict[int, tuple] = {}
         for op in operators:
             for i in {self.base_index(sig) for sig in op.sets + op.incs + op.updates}:
                 writers[i] = writers.get(i, 0) + 1
-            for sig in rank_one_writes(op) if writes_factors(op) else ():
+            for sig in rank_one(op):
                 if sig.ndim == 2 and self.view(sig).full:
                     outer[self.base_index(sig)] = tuple(sig.shape)
         for i, (rows, cols) in outer.items():

@@ -51,10 +51,10 @@ class Program:
         The network naming the objects when ``network`` is None.
     merge : bool, optional
         Merge filters and learning rules (default: ``optimize``).
-    writes_factors : callable, optional
-        ``writes_factors(op) -> bool``: whether the lowering of ``op`` keeps
-        the factors of the deltas it sets to an outer product (see
-        `.SignalLayout`); none is carried as factors without it.
+    rank_one : callable, optional
+        ``rank_one(op) -> signals``: the signals the lowering of ``op`` sets to
+        an outer product and keeps the factors of (see `.SignalLayout`); none
+        is carried as factors without it.
 
     Attributes
     ----------
@@ -86,7 +86,7 @@ class Program:
         optimize: bool = True,
         key_network: nengo.Network | None = None,
         merge: bool | None = None,
-        writes_factors=None,
+        rank_one=None,
     ):
         self.dt = float(dt)
         self.network = network
@@ -136,7 +136,7 @@ class Program:
                 self.op_index[id(member)] = len(self.op_index)
 
         self.keys = KeyMap(network if network is not None else key_network, model)
-        self.layout = SignalLayout(step_order, self.float_dtype, int_dtype, writes_factors)
+        self.layout = SignalLayout(step_order, self.float_dtype, int_dtype, rank_one)
         self._find_nodes()
         self._find_host_sources()
         self._find_probes()

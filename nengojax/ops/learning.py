@@ -137,14 +137,15 @@ def lower_sim_rls(op, ctx):
     return apply
 
 
-#: The lowerings above that write their rank-one deltas with
-#: `.StepEnv.set_outer` (or `.StepEnv.keep_factors`).
-KEEPS_FACTORS = frozenset({lower_sim_pes, lower_merged_pes, lower_sim_bcm, lower_sim_rls})
-
-
-def writes_factors(op, platform: str | None = None) -> bool:
-    """Whether the lowering serving ``op`` on ``platform`` keeps the factors of
-    the deltas it sets to an outer product, so that they can be carried as
-    factors (`.SignalLayout`): nengojax's own does, one a user registers in
-    its place may not."""
-    return OPERATORS.lookup(type(op), platform) in KEEPS_FACTORS
+def rank_one_deltas(op, platform: str | None = None) -> list:
+    """The deltas the lowering serving ``op`` on ``platform`` sets to an outer
+    product and keeps the factors of (`.StepEnv.set_outer`,
+    `.StepEnv.keep_factors`), so that they can be carried as factors
+    (`.SignalLayout`): those of nengojax's own lowerings above; none for a
+    lowering a user registers in their place."""
+    lower = OPERATORS.lookup(type(op), platform)
+    if lower is lower_merged_pes:
+        return list(op.deltas)
+    if lower in (lower_sim_pes, lower_sim_bcm, lower_sim_rls):
+        return [op.delta]
+    return []

@@ -84,11 +84,8 @@ class StepFunction:
         invariants = {k: packed[k] for k in self.ctx.invariants}
         values = {i: v.reshape(-1) for i, v in packed.items() if i not in invariants}
         for b in layout.bases:
-            if b.kind == "state" and b.factors is not None:  # carried as [u, v]
-                flat, rows = state["signals"][b.key], b.factors[0]
-                values[b.index] = (flat[:rows, None] * flat[None, rows:]).reshape(-1)
-            elif b.kind == "state":  # flat, or as carried (`carry_shapes`)
-                values[b.index] = state["signals"][b.key].reshape(-1)
+            if b.kind == "state":  # flat, as carried (`carry_shapes`), or as factors
+                values[b.index] = b.whole(state["signals"][b.key].reshape(-1))
             elif b.kind == "scratch":
                 values[b.index] = consts[b.key]
         step_value = values[layout.base_index(program.model.step)][0]

@@ -19,7 +19,7 @@ from ..compiler.program import Program
 from ..config import get_setting, keeps_history
 from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
-from ..ops.learning import writes_factors
+from ..ops.learning import rank_one_deltas
 from ..ops.pyfunc import calls_observable
 from ..ops.step import StepFunction
 from ..validation import integer
@@ -62,7 +62,7 @@ class CompiledNetwork:
             )
         self.precision = precision
         self.unroll = integer(unroll, "unroll", 1)
-        factors = functools.partial(writes_factors, platform=jax.default_backend())
+        factors = functools.partial(rank_one_deltas, platform=jax.default_backend())
         self.program = program = Program(
             network, dt, seed, model, dtype, optimize, key_network, merge, factors
         )
@@ -511,11 +511,7 @@ class CompiledNetwork:
         out = {}
         for b in self.program.layout.bases:
             if b.kind == "state":
-                flat = np.asarray(state["signals"][b.key])
-                if b.factors is not None:  # the factors [u, v] of an outer product
-                    rows = b.factors[0]
-                    u, v = flat[..., :rows, None], flat[..., None, rows:]
-                    flat = (u * v).reshape(flat.shape[:-1] + (-1,))
+                flat = b.whole(np.asarray(state["signals"][b.key]))
             elif b.kind == "scratch":
                 flat = b.init
             else:
