@@ -243,9 +243,9 @@ def test_prng_key_written_on_the_host_equals_jax_prngkey(seed):
 
 def test_a_large_param_is_held_once_on_the_host_and_once_on_the_device():
     with nengo.Network(seed=0) as net:
-        a = nengo.Ensemble(30, 1, neuron_type=nengo.RectifiedLinear())
-        b = nengo.Ensemble(20, 1, neuron_type=nengo.RectifiedLinear())
-        w = np.random.RandomState(0).uniform(-0.1, 0.1, (20, 30))
+        a = nengo.Ensemble(60, 1, neuron_type=nengo.RectifiedLinear())
+        b = nengo.Ensemble(40, 1, neuron_type=nengo.RectifiedLinear())
+        w = np.random.RandomState(0).uniform(-0.1, 0.1, (40, 60))
         conn = nengo.Connection(a.neurons, b.neurons, transform=w)
         p = nengo.Probe(b.neurons)
     model = nengojax.compile(net)

@@ -93,8 +93,11 @@ def test_piecewise_bases_give_the_same_run_and_gradients(monkeypatch):
     np.testing.assert_allclose(out, out_flat, rtol=1e-6, atol=1e-6)
     assert np.ptp(out) > 0
     assert grads.keys() == grads_flat.keys()
+    # float32 sums in another order: within rounding of the largest gradient
+    # (float64 runs agree to 1e-13)
+    scale = max(float(np.max(np.abs(g))) for g in grads.values())
     for k in grads:
-        np.testing.assert_allclose(grads[k], grads_flat[k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(grads[k], grads_flat[k], rtol=1e-5, atol=2e-6 * scale)
 
 
 @pytest.mark.parametrize("max_pieces, chosen", [(8, True), (1, False)])
@@ -141,7 +144,9 @@ def many_modules(n=12, seed=0):
 
 
 def test_bases_of_many_parts_touched_one_part_at_a_time_are_held_apart(monkeypatch):
-    # more parts than MAX_PIECES, every access one part or the whole base
+    # more parts than MAX_PIECES, every access one part or the whole base (as
+    # nengo's merger leaves them: not coalesced)
+    monkeypatch.setattr(layout_module, "COALESCE_SIZE", 0)
     net, probes = many_modules()
     with nengojax.Simulator(net, progress_bar=False) as sim:
         layout = sim.compiled.program.layout

@@ -22,6 +22,13 @@ step (its ``delta``), and nothing else writes, is carried as its two factors
 and multiplies them where it adds, instead of writing the whole matrix out and
 reading it back (at minibatch 32 the delta of one 2048-neuron, 32-D rule is
 8 MB a step).
+
+Small written bases of one home and dtype are *coalesced* into one array
+(`SignalLayout`'s ``coalesce``; `Base.parts` lists the nengo bases and their
+offsets): nengo's merger leaves a base per module of a model made of many
+small modules (a filter state, a connection's weighted input), and an operator
+merged or stacked over all modules would otherwise read and write each base
+apart, a step program that grows with the number of modules.
 """
 
 from __future__ import annotations
@@ -98,23 +105,29 @@ def flat_index(sig: Signal) -> np.ndarray:
     return idx
 
 
-def make_view(sig: Signal, base_index: int) -> View:
-    """Build the static `.View` of ``sig`` (a dense signal)."""
+def make_view(sig: Signal, base_index: int, offset: int = 0, size: int | None = None) -> View:
+    """Build the static `.View` of ``sig`` (a dense signal) in the array
+    ``base_index``, where its base starts at element ``offset`` of the
+    array's ``size`` (by default its base is the whole array)."""
     shape = tuple(sig.shape)
+    size = sig.base.size if size is None else size
     if not sig.is_view:
-        return View(base_index, shape, 0, sig.size, None, True)
-    idx = flat_index(sig)
+        full = offset == 0 and sig.size == size
+        return View(base_index, shape, offset, offset + sig.size, None, full)
+    idx = flat_index(sig) + offset
     flat = idx.ravel()
-    size = flat.size
-    if size == 0:
-        return View(base_index, shape, 0, 0, None, False)
+    n = flat.size
+    if n == 0:
+        return View(base_index, shape, offset, offset, None, False)
     start = int(flat[0])
-    if np.array_equal(flat, np.arange(start, start + size)):
-        full = start == 0 and size == sig.base.size
-        return View(base_index, shape, start, start + size, None, full)
+    if np.array_equal(flat, np.arange(start, start + n)):
+        full = start == 0 and n == size
+        return View(base_index, shape, start, start + n, None, full)
     return View(base_index, shape, None, None, idx, False)
 
 
+#: Largest nengo base (elements) coalesced with others (`SignalLayout`'s ``coalesce``).
+COALESCE_SIZE = 1024
 MAX_PIECES = 8  # parts of a base held apart while a step is traced (see piecewise)
 MAX_ALIGNED_PIECES = 4096  # the same, when every access is one part or the whole
 
@@ -132,6 +145,14 @@ class Base:
     # (rows, cols): a state base carried as the factors of an outer product,
     # rows then cols in one flat array (see the module's docstring)
     factors: tuple[int, int] | None = None
+    # ((nengo base, offset), ...) of a coalesced array (``signal`` then names
+    # the array); empty for an array that is one nengo base
+    parts: tuple = ()
+
+    @property
+    def members(self) -> tuple:
+        """``(nengo base signal, offset in the flat array)`` of each base it holds."""
+        return self.parts or ((self.signal, 0),)
 
     @property
     def carried_init(self) -> np.ndarray:
@@ -165,13 +186,22 @@ class SignalLayout:
         ``rank_one(op) -> signals``: the signals the lowering of ``op`` sets to
         an outer product every step and keeps the factors of (learning rules'
         deltas); the candidates to carry as factors (none without it).
+    coalesce : bool
+        Hold the small bases of each home (state, scratch, constant) and dtype
+        in one array, in the order operators first touch them (see the
+        module's docstring; state bases of several dimensions stay apart).
+    keep_apart : iterable of Signal
+        Bases never coalesced (the step counter, read by its own array).
     """
 
-    def __init__(self, operators, float_dtype, int_dtype, rank_one=None):
+    def __init__(
+        self, operators, float_dtype, int_dtype, rank_one=None, coalesce=False, keep_apart=()
+    ):
         self.float_dtype = np.dtype(float_dtype)
         self.int_dtype = np.dtype(int_dtype)
         self.bases: list[Base] = []
         self._base_of: dict[Signal, int] = {}
+        self._offset: dict[Signal, int] = {}  # nengo base -> its offset in a coalesced array
         self._views: dict[Signal, View] = {}
 
         written = set()
@@ -183,9 +213,55 @@ class SignalLayout:
         for op in operators:
             for sig in op.all_signals:
                 self._add_base(sig.base, written)
+        if coalesce:
+            self._coalesce({sig.base for sig in keep_apart})
         self.piecewise = self._piecewise_bases(operators)
         if rank_one is not None:
             self._factor_bases(operators, rank_one)
+
+    def _coalesce(self, keep_apart: set) -> None:
+        """Join the small bases of each home and dtype (the state ones 1-D)
+        into one array each, in the order of `bases` (the order operators
+        first touch them), so that the signals of an operator merged or
+        stacked over many modules lie side by side in one array. Constants
+        named as params make their whole array a param one (`find_params`)."""
+        groups: dict[tuple, list[Base]] = {}
+        for b in self.bases:
+            sig = b.signal
+            # a state base of several dimensions is carried in its shape (see
+            # `.StepFunction`); constants (params-to-be) may have any shape
+            if (
+                (b.kind == "const" or sig.ndim <= 1)
+                and not b.sparse
+                and 0 < sig.size <= COALESCE_SIZE
+                and sig not in keep_apart
+            ):
+                groups.setdefault((b.kind, b.init.dtype.str), []).append(b)
+        joined = {id(b): g for g in groups.values() if len(g) > 1 for b in g}
+        if not joined:
+            return
+        old, self.bases = self.bases, []
+        for b in old:
+            group = joined.get(id(b))
+            if group is None:
+                b.index = len(self.bases)
+                b.key = f"s{b.index}"
+                self.bases.append(b)
+                self._base_of[b.signal] = b.index
+            elif group[0] is b:
+                self._add_coalesced(group)
+
+    def _add_coalesced(self, group: list[Base]) -> None:
+        index = len(self.bases)
+        offsets = np.cumsum([0] + [b.init.size for b in group[:-1]])
+        init = frozen_host_array(np.concatenate([b.init for b in group]), group[0].init.dtype)
+        name = f"coalesced<{group[0].signal.name}, ..., {group[-1].signal.name}>"
+        parts = tuple((b.signal, int(o)) for b, o in zip(group, offsets, strict=True))
+        signal = Signal(np.zeros(init.size, init.dtype), name=name)
+        self.bases.append(Base(signal, index, group[0].kind, init, f"s{index}", parts=parts))
+        for sig, offset in parts:
+            self._base_of[sig] = index
+            self._offset[sig] = offset
 
     def _factor_bases(self, operators, rank_one) -> None:
         """Mark the state bases carried as two factors (``rank_one``'s signals):
@@ -285,9 +361,14 @@ class SignalLayout:
         return self._base_of[base]
 
     def view(self, sig: Signal) -> View:
-        """The static `.View` of ``sig``."""
+        """The static `.View` of ``sig`` (a base signal: the whole base)."""
         if sig not in self._views:
-            self._views[sig] = make_view(sig, self.base_index(sig))
+            i = self.base_index(sig)
+            offset = self._offset.get(sig.base)
+            if offset is None:
+                self._views[sig] = make_view(sig, i)
+            else:
+                self._views[sig] = make_view(sig, i, offset, self.bases[i].init.size)
         return self._views[sig]
 
     def by_kind(self, kind: str) -> list[Base]:
@@ -375,7 +456,7 @@ def _view_signature(view):
     return (tuple(view.index.ravel().tolist()), view.shape)
 
 
-def _pure_sets(op) -> list:
+def pure_sets(op) -> list:
     """The signals that ``op`` overwrites without reading their old value.
 
     nengo lists some read-modify-write signals under ``sets`` (the state of
@@ -422,7 +503,7 @@ def _scratch_bases(operators) -> set:
     for op in operators:
         for sig in op.updates:
             updated.add(sig.base)
-        pure = _pure_sets(op)
+        pure = pure_sets(op)
         pure_ids = {id(s) for s in pure}
         others = [s for s in op.all_signals if id(s) not in pure_ids]
         for sig in others:

@@ -126,7 +126,8 @@ class Program:
         if optimize:
             merge_like_nengo(model, dg)
         step_order = stable_toposort(dg, model.operators)
-        if optimize if merge is None else merge:
+        merged = optimize if merge is None else merge
+        if merged:
             step_order = merge_operators(step_order, self.dt, stable_toposort)
             step_order = stack_operators(step_order, stable_toposort, _input_node_bases(model))
         self.step_order = step_order
@@ -136,7 +137,16 @@ class Program:
                 self.op_index[id(member)] = len(self.op_index)
 
         self.keys = KeyMap(network if network is not None else key_network, model)
-        self.layout = SignalLayout(step_order, self.float_dtype, int_dtype, rank_one)
+        # with merged operators, small bases are coalesced (a step that does
+        # not grow with the number of modules); the step counter stays apart
+        self.layout = SignalLayout(
+            step_order,
+            self.float_dtype,
+            int_dtype,
+            rank_one,
+            coalesce=merged,
+            keep_apart=[model.step, model.time],
+        )
         self._find_nodes()
         self._find_host_sources()
         self._find_probes()
@@ -189,7 +199,7 @@ class Program:
                 self.node_views[key] = self.layout.view(sig)
         by_target = {_signature(sig): key for key, sig in outs.items()}
         for op in self.step_order:
-            if isinstance(op, Reset):  # resets of a node's output are not its source
+            if _resets(op):  # resets of a node's output are not its source
                 continue
             for sig in op.sets + op.incs + op.updates:
                 key = by_target.get(_signature(sig))
@@ -216,6 +226,13 @@ class Program:
             key = self.keys.key(probe) if self.keys.has(probe) else f"probe_{id(probe)}"
             self.probes[key] = probe
             self.probe_views[key] = self.layout.view(self.model.sig[probe]["in"])
+
+
+def _resets(op) -> bool:
+    """Whether ``op`` is a `.Reset`, or resets stacked together."""
+    if isinstance(op, StackedOps):
+        op = op.ops[0]
+    return isinstance(op, Reset)
 
 
 def _input_node_bases(model) -> frozenset:

@@ -28,10 +28,11 @@ from collections.abc import Callable
 
 import numpy as np
 from nengo.builder.neurons import SimNeurons
-from nengo.builder.operator import BsrDotInc, Copy, DotInc, ElementwiseInc, Operator
+from nengo.builder.operator import BsrDotInc, Copy, DotInc, ElementwiseInc, Operator, Reset
 from nengo.params import Parameter
 from nengo.utils.simulator import operator_dependency_graph
 
+from .layout import pure_sets
 from .opmerge import SMALL_SIGNAL
 from .schedule import base_ranks
 
@@ -53,6 +54,11 @@ class StackedOps(Operator):
         self.incs = [s for op in ops for s in op.incs]
         self.reads = [s for op in ops for s in op.reads]
         self.updates = [s for op in ops for s in op.updates]
+
+    @property
+    def pure_sets(self):
+        """The members' signals overwritten without being read (see `.layout.pure_sets`)."""
+        return [s for op in self.ops for s in pure_sets(op)]
 
     def make_step(self, signals, dt, rng):  # pragma: no cover (nengojax only)
         raise NotImplementedError("StackedOps only runs in nengojax")
@@ -76,6 +82,7 @@ def _neuron_key(op: SimNeurons):
 
 #: Operator type -> key of its static data; operators stack only with equal keys.
 STACKABLE: dict[type, Callable] = {
+    Reset: lambda op: (_static_key(op.value),),
     Copy: lambda op: (op.inc, _static_key(op.src_slice), _static_key(op.dst_slice)),
     ElementwiseInc: lambda op: (),
     DotInc: lambda op: (),

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..compiler.layout import SignalLayout
+from ..compiler.layout import SignalLayout, View
 
 
 def flat_indices(view) -> np.ndarray:
@@ -40,16 +40,16 @@ class MergedAccess:
     ----------
     layout : SignalLayout
         Where the signals live.
-    sigs : list of Signal
+    sigs : list of Signal or View
         The signals, in the order of the merged vector.
     """
 
     def __init__(self, layout: SignalLayout, sigs):
-        self.size = int(sum(s.size for s in sigs))
+        views = [s if isinstance(s, View) else layout.view(s) for s in sigs]
+        self.size = int(sum(int(np.prod(v.shape)) for v in views))
         by_base: dict[int, tuple[list, list]] = {}
         pos = 0
-        for sig in sigs:
-            view = layout.view(sig)
+        for view in views:
             idx = flat_indices(view)
             entry = by_base.setdefault(view.base, ([], []))
             entry[0].append(idx)

@@ -40,9 +40,9 @@ def lower_host_operator(op, ctx):
             "which its NumPy step cannot get on the host; register a lowering for it "
             "(nengojax.register_lowering)"
         )
-    index = [layout.base_index(b) for b in bases]
+    views = [layout.view(b) for b in bases]  # each whole base (maybe part of an array)
     out = [i for i, b in enumerate(bases) if id(b) in written]
-    dtypes = [layout.bases[i].init.dtype for i in index]
+    dtypes = [layout.bases[v.base].init.dtype for v in views]
     result = tuple(jax.ShapeDtypeStruct((bases[i].size,), dtypes[i]) for i in out)
     dt = ctx.dt
 
@@ -72,8 +72,8 @@ def lower_host_operator(op, ctx):
     call = host_call(ctx, host, result, per_stream=make, warning=warning)
 
     def apply(env):
-        new = call(env, *[env.read_flat(i) for i in index])
+        new = call(env, *[env.read(v).reshape(-1) for v in views])
         for i, value in zip(out, new, strict=True):
-            env.set_flat(index[i], value)
+            env.set(views[i], value.reshape(views[i].shape))
 
     return apply

@@ -22,8 +22,11 @@ import numpy as np
 
 from ..compiler.layout import View
 from ..compiler.stack import StackedOps
-from .access import flat_indices, is_contiguous, read_indices, write_indices
+from .access import MergedAccess, flat_indices, is_contiguous
 from .registry import get_lowering, register_lowering
+
+#: Most members whose slices of one base are copied one by one (more: a gather).
+MAX_SLICES = 8
 
 
 class NotStackable(Exception):
@@ -121,7 +124,7 @@ class _Slot:
     """One signal position of every member: where it lives, read and written
     as one stacked array where it can be."""
 
-    def __init__(self, views: list, shape: tuple):
+    def __init__(self, layout, views: list, shape: tuple):
         self.views = views
         self.shape = shape
         self.invariant = None  # key of the stacked value in env.invariants, if any
@@ -129,26 +132,30 @@ class _Slot:
         self.base = bases.pop() if len(bases) == 1 else None
         self.index = np.concatenate([flat_indices(v) for v in views])
         self.contiguous = self.base is not None and is_contiguous(self.index)
-        # parts in several bases, or slices apart from each other in one: read
-        # and written part by part (copies of slices are faster than a gather)
-        self.per_view = self.base is None or (
-            all(v.index is None for v in views) and not self.contiguous
+        # a few members apart from each other: read and written part by part
+        # (copies of slices are faster than a gather); many: one slice or
+        # gather per base (a step program that does not grow with the number
+        # of members)
+        self.per_view = not self.contiguous and (
+            len(views) <= MAX_SLICES
+            if self.base is None or all(v.index is None for v in views)
+            else False
         )
+        self.access = None if self.per_view else MergedAccess(layout, views)
 
     def read(self, env):
         if self.invariant is not None:
             return env.invariants[self.invariant]
         if self.per_view:
             return jnp.stack([env.read(v) for v in self.views])
-        flat = read_indices(env, self.base, self.index)
-        return flat.reshape((len(self.views), *self.shape))
+        return self.access.read(env).reshape((len(self.views), *self.shape))
 
     def write(self, env, value, inc: bool) -> None:
         if self.per_view:
             for i, v in enumerate(self.views):
                 env.write(v, value[i], "inc" if inc else "set")
         else:
-            write_indices(env, self.base, self.index, value.reshape(-1), inc)
+            self.access.write(env, value.reshape(-1), inc)
 
 
 def _conflicts(slots, reads, writes) -> bool:
@@ -207,7 +214,7 @@ def lower_stacked_ops(op, ctx):
         views = [layout.view(m.all_signals[p]) for m in members]
         shapes[p] = tuple(signals[p].shape)
         dtypes[p] = layout.bases[views[0].base].init.dtype
-        slots[p] = _Slot(views, shapes[p])
+        slots[p] = _Slot(layout, views, shapes[p])
 
     apply_first = applies[0]
 

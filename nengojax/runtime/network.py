@@ -518,8 +518,10 @@ class CompiledNetwork:
                 flat = np.asarray(packed[b.index]).ravel()
             if b.sparse:
                 out[b.signal] = flat
-            else:
-                out[b.signal] = flat.reshape(flat.shape[:-1] + tuple(b.signal.shape))
+                continue
+            for sig, offset in b.members:  # the nengo bases a coalesced array holds
+                part = flat[..., offset : offset + sig.size]
+                out[sig] = part.reshape(part.shape[:-1] + tuple(sig.shape))
         return out
 
     def pop_callback_error(self):

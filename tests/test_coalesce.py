@@ -1,0 +1,133 @@
+"""Small bases coalesced into one array per home (compiler/layout.py): nengo's
+answers, sim.signals per nengo base, and a step that does not grow with the
+number of modules."""
+
+import jax
+import jax.numpy as jnp
+import nengo
+import numpy as np
+import pytest
+from nengo.builder.operator import Copy, Reset
+from nengo.builder.signal import Signal
+
+import nengojax
+from nengojax.compiler import layout as layout_module
+from nengojax.compiler.layout import SignalLayout
+
+
+def modules(n, dims=4, links=2, seed=0):
+    """``n`` chained memories with links to the modules before them, as in
+    benchmarks/scale.py (each module leaves bases of its own after nengo's merger)."""
+    with nengo.Network(seed=seed) as net:
+        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dims + 1)))
+        readout = nengo.Node(size_in=dims)
+        pre, mems = stim, []
+        for _ in range(n):
+            mem = nengo.networks.EnsembleArray(20, dims)
+            nengo.Connection(pre, mem.input, transform=0.5, synapse=0.01)
+            nengo.Connection(mem.output, mem.input, synapse=0.1)
+            nengo.Connection(mem.output, readout, transform=1 / n)
+            for other in mems[-links:]:
+                for a, b in zip(other.ea_ensembles, mem.ea_ensembles, strict=True):
+                    nengo.Connection(a, b, transform=0.1 / links, synapse=0.02)
+            mems.append(mem)
+            pre = mem.output
+        probes = [nengo.Probe(readout, synapse=0.01), nengo.Probe(mem.output, synapse=0.01)]
+    return net, probes
+
+
+@pytest.fixture
+def uncoalesced(monkeypatch):
+    def disable():
+        monkeypatch.setattr(layout_module, "COALESCE_SIZE", 0)
+
+    return disable
+
+
+def test_the_layout_joins_small_bases_of_one_home():
+    x, y, z = (Signal(np.zeros(3), name=n) for n in "xyz")
+    big = Signal(np.zeros(layout_module.COALESCE_SIZE + 1), name="big")
+    A = Signal(np.ones((3, 3)), name="A")
+    # x, z: state (read, then written); y: scratch (reset first); A: constant
+    ops = [Copy(x, z, inc=True), Copy(z, x, inc=True), Reset(y), Copy(y, big[:3], inc=True)]
+    ops.append(Copy(A[0], y, inc=True))
+    layout = SignalLayout(ops, np.float32, np.int32, coalesce=True)
+    state = [b for b in layout.bases if b.kind == "state" and b.parts]
+    assert len(state) == 1 and [s.name for s, _ in state[0].parts] == ["x", "z"]
+    assert [o for _, o in state[0].parts] == [0, 3]
+    vx, vz = layout.view(x), layout.view(z)
+    assert vx.base == vz.base and (vx.start, vx.stop, vz.start, vz.stop) == (0, 3, 3, 6)
+    assert not vx.full and not vz.full
+    big_view = layout.view(big[:3])  # too big to join: its own array, whole
+    assert not layout.bases[big_view.base].parts and layout.view(big).full
+    assert layout.view(A[0]).stop == 3
+    # without coalescing, each base its own array
+    plain = SignalLayout(ops, np.float32, np.int32)
+    assert not any(b.parts for b in plain.bases)
+    assert plain.view(x).full and plain.view(z).full
+
+
+def test_coalesced_modules_equal_uncoalesced_and_nengo(uncoalesced):
+    net, probes = modules(10)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        kinds = {b.kind for b in sim.compiled.program.layout.bases if b.parts}
+        assert kinds == {"state", "scratch", "param"}
+        sim.run_steps(300)
+        coalesced = [sim.data[p] for p in probes]
+        signals = {s.name: np.array(v) for s, v in sim.signals.items()}
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(300)
+    uncoalesced()
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        assert not any(b.parts for b in sim.compiled.program.layout.bases)
+        sim.run_steps(300)
+        for p, got in zip(probes, coalesced, strict=True):
+            np.testing.assert_allclose(got, sim.data[p], atol=1e-5)
+            np.testing.assert_allclose(got, ref.data[p], atol=2e-3)
+        plain = {s.name: np.array(v) for s, v in sim.signals.items()}
+    # every nengo base read out of its coalesced array, in its shape
+    assert signals.keys() == plain.keys()
+    for name, value in plain.items():
+        assert signals[name].shape == value.shape, name
+        np.testing.assert_allclose(signals[name], value, atol=1e-4, err_msg=name)
+
+
+def test_coalesced_minibatch_and_gradient_equal_uncoalesced(uncoalesced):
+    net, probes = modules(9)
+
+    def run():
+        model = nengojax.compile(net)
+        key = model.key(probes[0])
+
+        def loss(params):
+            _, out = model.run(params, model.init_state(2), 40)
+            return jnp.sum(out[key] ** 2)
+
+        value, grads = jax.value_and_grad(loss)(model.init_params())
+        return model, value, grads
+
+    model, value, grads = run()
+    assert any(b.parts for b in model.program.layout.bases)
+    uncoalesced()
+    plain, want_value, want_grads = run()
+    assert not any(b.parts for b in plain.program.layout.bases)
+    np.testing.assert_allclose(value, want_value, rtol=1e-5)
+    assert grads.keys() == want_grads.keys()
+    for k in grads:
+        np.testing.assert_allclose(grads[k], want_grads[k], rtol=1e-4, atol=1e-7)
+
+
+def _step_equations(n):
+    net, _ = modules(n)
+    model = nengojax.compile(net)
+    step = model.step_function("simulate")
+    packed = model.packer.pack_on_host(model.init_params())
+    state = model.init_state()
+    host = jax.tree_util.tree_map(lambda v: v[0], model.host_inputs(state, 1))
+    jaxpr = jax.make_jaxpr(lambda p, s, h: step(step.prepare(p), model.packer.consts, s, h, {}))
+    return len(jaxpr(packed, state, host).jaxpr.eqns), len(state["signals"])
+
+
+def test_the_step_does_not_grow_with_the_modules():
+    # twice the modules: the same equations in the step, the same state arrays
+    assert _step_equations(48) == _step_equations(24)
