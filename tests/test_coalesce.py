@@ -13,6 +13,7 @@ from nengo.builder.signal import Signal
 import nengojax
 from nengojax.compiler import layout as layout_module
 from nengojax.compiler.layout import SignalLayout
+from nengojax.compiler.stack import StackedOps
 
 
 def modules(n, dims=4, links=2, seed=0):
@@ -44,27 +45,38 @@ def uncoalesced(monkeypatch):
     return disable
 
 
-def test_the_layout_joins_small_bases_of_one_home():
-    x, y, z = (Signal(np.zeros(3), name=n) for n in "xyz")
+def test_the_layout_joins_the_bases_a_many_member_operator_spans():
+    n = layout_module.COALESCE_SPAN + 1
+    xs = [Signal(np.zeros(3), name=f"x{i}") for i in range(n)]
+    ys = [Signal(np.zeros(3), name=f"y{i}") for i in range(n)]
+    few = [Signal(np.zeros(2), name=f"f{i}") for i in range(layout_module.COALESCE_SPAN)]
     big = Signal(np.zeros(layout_module.COALESCE_SIZE + 1), name="big")
-    A = Signal(np.ones((3, 3)), name="A")
-    # x, z: state (read, then written); y: scratch (reset first); A: constant
-    ops = [Copy(x, z, inc=True), Copy(z, x, inc=True), Reset(y), Copy(y, big[:3], inc=True)]
-    ops.append(Copy(A[0], y, inc=True))
+    # ys: reset first (scratch); xs: read, then incremented (state); the few
+    # and big: state, but spanned by too few members, or too big
+    ops = [
+        StackedOps([Reset(y) for y in ys]),
+        StackedOps([Copy(x, y, inc=True) for x, y in zip(xs, ys, strict=True)]),
+        StackedOps([Copy(y, x, inc=True) for x, y in zip(xs, ys, strict=True)]),
+        StackedOps([Copy(f, f, inc=True) for f in few]),
+        StackedOps([Copy(big[i : i + 3], xs[i], inc=True) for i in range(n)]),
+        Copy(xs[0], big[:3], inc=True),
+    ]
     layout = SignalLayout(ops, np.float32, np.int32, coalesce=True)
-    state = [b for b in layout.bases if b.kind == "state" and b.parts]
-    assert len(state) == 1 and [s.name for s, _ in state[0].parts] == ["x", "z"]
-    assert [o for _, o in state[0].parts] == [0, 3]
-    vx, vz = layout.view(x), layout.view(z)
-    assert vx.base == vz.base and (vx.start, vx.stop, vz.start, vz.stop) == (0, 3, 3, 6)
-    assert not vx.full and not vz.full
-    big_view = layout.view(big[:3])  # too big to join: its own array, whole
-    assert not layout.bases[big_view.base].parts and layout.view(big).full
-    assert layout.view(A[0]).stop == 3
+    joined = {b.kind: b for b in layout.bases if b.parts}
+    assert joined.keys() == {"state", "scratch"}
+    assert [s.name for s, _ in joined["state"].parts] == [x.name for x in xs]
+    assert [s.name for s, _ in joined["scratch"].parts] == [y.name for y in ys]
+    assert [o for _, o in joined["state"].parts] == list(range(0, 3 * n, 3))
+    v0, v1 = layout.view(xs[0]), layout.view(xs[1])
+    assert v0.base == v1.base == joined["state"].index
+    assert (v0.start, v0.stop, v1.start, v1.stop) == (0, 3, 3, 6)
+    assert not v0.full
+    assert all(layout.view(f).full for f in few) and layout.view(big).full
+    assert len({layout.view(f).base for f in few}) == len(few)
     # without coalescing, each base its own array
     plain = SignalLayout(ops, np.float32, np.int32)
     assert not any(b.parts for b in plain.bases)
-    assert plain.view(x).full and plain.view(z).full
+    assert all(plain.view(x).full for x in xs)
 
 
 def test_coalesced_modules_equal_uncoalesced_and_nengo(uncoalesced):

@@ -23,12 +23,13 @@ and multiplies them where it adds, instead of writing the whole matrix out and
 reading it back (at minibatch 32 the delta of one 2048-neuron, 32-D rule is
 8 MB a step).
 
-Small written bases of one home and dtype are *coalesced* into one array
-(`SignalLayout`'s ``coalesce``; `Base.parts` lists the nengo bases and their
-offsets): nengo's merger leaves a base per module of a model made of many
-small modules (a filter state, a connection's weighted input), and an operator
-merged or stacked over all modules would otherwise read and write each base
-apart, a step program that grows with the number of modules.
+Small bases that an operator merged or stacked over many modules touches at
+one of its members' positions are *coalesced* into one array per home and
+dtype (`SignalLayout`'s ``coalesce``; `Base.parts` lists the nengo bases and
+their offsets): nengo's merger leaves a base per module of a model made of
+many small modules (a filter state, a connection's weighted input), and the
+operator would otherwise read and write each base apart, a step program that
+grows with the number of modules.
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def make_view(sig: Signal, base_index: int, offset: int = 0, size: int | None = 
 
 #: Largest nengo base (elements) coalesced with others (`SignalLayout`'s ``coalesce``).
 COALESCE_SIZE = 1024
+#: Bases one signal position of a many-member operator may span before they
+#: are coalesced (more: one array, read and written with one slice or gather).
+COALESCE_SPAN = 8
 MAX_PIECES = 8  # parts of a base held apart while a step is traced (see piecewise)
 MAX_ALIGNED_PIECES = 4096  # the same, when every access is one part or the whole
 
@@ -187,9 +191,8 @@ class SignalLayout:
         an outer product every step and keeps the factors of (learning rules'
         deltas); the candidates to carry as factors (none without it).
     coalesce : bool
-        Hold the small bases of each home (state, scratch, constant) and dtype
-        in one array, in the order operators first touch them (see the
-        module's docstring; state bases of several dimensions stay apart).
+        Hold the small bases that one many-member operator spans in one array
+        per home and dtype (see the module's docstring and `_coalesce`).
     keep_apart : iterable of Signal
         Bases never coalesced (the step counter, read by its own array).
     """
@@ -214,29 +217,60 @@ class SignalLayout:
             for sig in op.all_signals:
                 self._add_base(sig.base, written)
         if coalesce:
-            self._coalesce({sig.base for sig in keep_apart})
+            self._coalesce(operators, {sig.base for sig in keep_apart})
         self.piecewise = self._piecewise_bases(operators)
         if rank_one is not None:
             self._factor_bases(operators, rank_one)
 
-    def _coalesce(self, keep_apart: set) -> None:
-        """Join the small bases of each home and dtype (the state ones 1-D)
-        into one array each, in the order of `bases` (the order operators
-        first touch them), so that the signals of an operator merged or
-        stacked over many modules lie side by side in one array. Constants
-        named as params make their whole array a param one (`find_params`)."""
-        groups: dict[tuple, list[Base]] = {}
-        for b in self.bases:
-            sig = b.signal
+    def _coalesce(self, operators, keep_apart: set) -> None:
+        """Join the small bases (the state ones 1-D) that one operator standing
+        for many (a `.StackedOps`, a merged filter or rule: its ``ops``) reads
+        or writes at one of its members' signal positions over more than
+        `COALESCE_SPAN` bases: one array per home and dtype for each set of
+        such bases, in the order of `bases` (the order operators first touch
+        them), so that the operator's signals lie side by side in one array.
+        Other bases stay apart (XLA fuses the writes of a small base into the
+        operator making them; a slice update of a larger array is a kernel of
+        its own). Constants named as params make their array a param one
+        (`find_params`)."""
+
+        def eligible(b):
             # a state base of several dimensions is carried in its shape (see
             # `.StepFunction`); constants (params-to-be) may have any shape
-            if (
+            sig = b.signal
+            return (
                 (b.kind == "const" or sig.ndim <= 1)
                 and not b.sparse
                 and 0 < sig.size <= COALESCE_SIZE
                 and sig not in keep_apart
-            ):
-                groups.setdefault((b.kind, b.init.dtype.str), []).append(b)
+            )
+
+        parent = list(range(len(self.bases)))  # union-find over base indices
+
+        def root(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for op in operators:
+            members = getattr(op, "ops", None) or ()
+            lengths = {len(m.all_signals) for m in members}
+            if len(members) <= COALESCE_SPAN or len(lengths) != 1:
+                continue
+            for position in range(lengths.pop()):
+                spanned = set()
+                for m in members:
+                    i = self._base_of.get(m.all_signals[position].base)
+                    if i is not None and eligible(self.bases[i]):
+                        spanned.add(i)
+                if len(spanned) > COALESCE_SPAN:
+                    first, *rest = sorted(spanned)
+                    for i in rest:
+                        parent[root(i)] = root(first)
+        groups: dict[tuple, list[Base]] = {}
+        for b in self.bases:
+            groups.setdefault((root(b.index), b.kind, b.init.dtype.str), []).append(b)
         joined = {id(b): g for g in groups.values() if len(g) > 1 for b in g}
         if not joined:
             return
