@@ -143,3 +143,24 @@ def _step_equations(n):
 def test_the_step_does_not_grow_with_the_modules():
     # twice the modules: the same equations in the step, the same state arrays
     assert _step_equations(48) == _step_equations(24)
+
+
+def test_resets_stack_and_their_bases_stay_scratch():
+    net, probes = modules(12)
+    with nengojax.Simulator(net, progress_bar=False) as sim:
+        program = sim.compiled.program
+        resets = [
+            op
+            for op in program.step_order
+            if isinstance(op, StackedOps) and isinstance(op.ops[0], Reset)
+        ]
+        assert resets
+        layout = program.layout
+        # reset first in each step: recreated, not carried (the members' pure sets)
+        for op in resets:
+            assert {layout.bases[layout.view(m.dst).base].kind for m in op.ops} == {"scratch"}
+        sim.run_steps(200)
+        got = sim.data[probes[0]]
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(200)
+    np.testing.assert_allclose(got, ref.data[probes[0]], atol=2e-3)
