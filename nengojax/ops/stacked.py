@@ -136,11 +136,8 @@ class _Slot:
         # (copies of slices are faster than a gather); many: one slice or
         # gather per base (a step program that does not grow with the number
         # of members)
-        self.per_view = not self.contiguous and (
-            len(views) <= MAX_SLICES
-            if self.base is None or all(v.index is None for v in views)
-            else False
-        )
+        slices = self.base is None or all(v.index is None for v in views)
+        self.per_view = slices and not self.contiguous and len(views) <= MAX_SLICES
         self.access = None if self.per_view else MergedAccess(layout, views)
 
     def read(self, env):
