@@ -2,7 +2,7 @@
 
 nengo merges operators only when their signals lie one after another in
 memory. A model of many identical modules (SPA networks, EnsembleArrays,
-Spaun) keeps one product, one copy and one neuron update per module: a step,
+Spaun) keeps one reset, product, copy and neuron update per module: a step,
 and an XLA compile, that grow with the number of modules. Here operators of
 one type whose signals have the same shapes and whose static data (slices,
 block structure, neuron parameters) are equal are grouped into one
