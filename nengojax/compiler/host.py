@@ -186,11 +186,10 @@ class HostStream:
         skip = skip if isinstance(skip, frozenset) else frozenset(skip)
         fns = self._row_fns.get(skip)
         if fns is None:
-            fns = self._row_fns[skip] = [
-                (call, None if isinstance(src.op, SimPyFunc) else call)
-                for src in self.sources
-                for call in [None if src.key in skip else self._call(src)]
-            ]
+            fns = self._row_fns[skip] = []
+            for src in self.sources:
+                call = None if src.key in skip else self._call(src)
+                fns.append((call, None if isinstance(src.op, SimPyFunc) else call))
         appends = [new[src.key].append for src in self.sources]
         calls = [(a, f) for a, (f, _) in zip(appends, fns, strict=True)]
         gap_calls = [(a, g) for a, (_, g) in zip(appends, fns, strict=True)]

@@ -291,7 +291,7 @@ class SignalLayout:
         init = frozen_host_array(np.concatenate([b.init for b in group]), group[0].init.dtype)
         name = f"coalesced<{group[0].signal.name}, ..., {group[-1].signal.name}>"
         parts = tuple((b.signal, int(o)) for b, o in zip(group, offsets, strict=True))
-        signal = Signal(np.zeros(init.size, init.dtype), name=name)
+        signal = Signal(init, name=name)  # names the array; shares its initial value
         self.bases.append(Base(signal, index, group[0].kind, init, f"s{index}", parts=parts))
         for sig, offset in parts:
             self._base_of[sig] = index
