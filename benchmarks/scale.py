@@ -32,18 +32,19 @@ ROOT = os.path.dirname(HERE)
 DIMS = 16
 
 
-def network(n_modules: int, seed: int = 0, links: int = 0):
-    """The chain of memories; returns the network and its readout probe."""
+def network(n_modules: int, seed: int = 0, links: int = 0, dims: int = DIMS, n_neurons: int = 50):
+    """The chain of memories (``dims``-dimensional, ``n_neurons`` per ensemble);
+    returns the network and its readout probe."""
     import nengo
     import numpy as np
 
     with nengo.Network(seed=seed) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, DIMS + 1)))
-        readout = nengo.Node(size_in=DIMS)
+        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dims + 1)))
+        readout = nengo.Node(size_in=dims)
         pre = stim
         mems = []
         for _ in range(n_modules):
-            mem = nengo.networks.EnsembleArray(50, DIMS)
+            mem = nengo.networks.EnsembleArray(n_neurons, dims)
             nengo.Connection(pre, mem.input, transform=0.5, synapse=0.01)
             nengo.Connection(mem.output, mem.input, synapse=0.1)  # the memory
             nengo.Connection(mem.output, readout, transform=1 / n_modules)

@@ -2,6 +2,9 @@
 answers, sim.signals per nengo base, and a step that does not grow with the
 number of modules."""
 
+import os
+import sys
+
 import jax
 import jax.numpy as jnp
 import nengo
@@ -15,26 +18,19 @@ from nengojax.compiler import layout as layout_module
 from nengojax.compiler.layout import SignalLayout
 from nengojax.compiler.stack import StackedOps
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import scale  # noqa: E402
+
 
 def modules(n, dims=4, links=2, seed=0):
-    """``n`` chained memories with links to the modules before them, as in
-    benchmarks/scale.py (each module leaves bases of its own after nengo's merger)."""
-    with nengo.Network(seed=seed) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dims + 1)))
-        readout = nengo.Node(size_in=dims)
-        pre, mems = stim, []
-        for _ in range(n):
-            mem = nengo.networks.EnsembleArray(20, dims)
-            nengo.Connection(pre, mem.input, transform=0.5, synapse=0.01)
-            nengo.Connection(mem.output, mem.input, synapse=0.1)
-            nengo.Connection(mem.output, readout, transform=1 / n)
-            for other in mems[-links:]:
-                for a, b in zip(other.ea_ensembles, mem.ea_ensembles, strict=True):
-                    nengo.Connection(a, b, transform=0.1 / links, synapse=0.02)
-            mems.append(mem)
-            pre = mem.output
-        probes = [nengo.Probe(readout, synapse=0.01), nengo.Probe(mem.output, synapse=0.01)]
-    return net, probes
+    """``n`` chained memories with links to the modules before them: the
+    network of benchmarks/scale.py, smaller (each module leaves bases of its
+    own after nengo's merger); probes of the readout and of the last module."""
+    net, readout = scale.network(n, seed=seed, links=links, dims=dims, n_neurons=20)
+    with net:
+        last = nengo.Probe(net.networks[-1].output, synapse=0.01)
+    return net, [readout, last]
 
 
 @pytest.fixture
