@@ -1,5 +1,8 @@
 """Operators of one kind and shape stacked into one (compiler/stack.py, ops/stacked.py)."""
 
+import os
+import sys
+
 import jax
 import jax.numpy as jnp
 import nengo
@@ -11,21 +14,18 @@ import nengojax
 from nengojax.compiler import stack
 from nengojax.compiler.stack import StackedOps
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import scale  # noqa: E402
+
 
 def modules(n, dims=4, seed=0):
-    """``n`` chained memories (EnsembleArrays), as in benchmarks/scale.py."""
-    with nengo.Network(seed=seed) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, dims + 1)))
-        readout = nengo.Node(size_in=dims)
-        pre = stim
-        for _ in range(n):
-            mem = nengo.networks.EnsembleArray(20, dims)
-            nengo.Connection(pre, mem.input, transform=0.5, synapse=0.01)
-            nengo.Connection(mem.output, mem.input, synapse=0.1)
-            nengo.Connection(mem.output, readout, transform=1 / n)
-            pre = mem.output
-        probes = [nengo.Probe(readout, synapse=0.01), nengo.Probe(mem.output, synapse=0.01)]
-    return net, probes
+    """``n`` chained memories (EnsembleArrays): benchmarks/scale.py's network,
+    smaller; probes of the readout and of the last module."""
+    net, readout = scale.network(n, seed=seed, dims=dims, n_neurons=20)
+    with net:
+        last = nengo.Probe(net.networks[-1].output, synapse=0.01)
+    return net, [readout, last]
 
 
 def count(step_order, cls):
