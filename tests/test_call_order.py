@@ -114,6 +114,39 @@ def test_closed_loop_through_python(steps):
     np.testing.assert_allclose(out["ens"], ref["ens"], atol=5e-3)
 
 
+def test_two_closed_loops_in_one_process_each_call_their_own_functions():
+    # both networks' programs are the same program (their host table is an
+    # argument): each must still call its own robot, step for step
+    ref, ref_robot = _run(nengo.Simulator, closed_loop, [300])
+    loops = [closed_loop() for _ in range(2)]
+    with pytest.warns(UserWarning, match="runs on the host every time step"):
+        sims = [nengojax.Simulator(net, progress_bar=False) for net, _, _ in loops]
+    for _ in range(3):  # interleaved
+        for sim in sims:
+            sim.run_steps(100)
+    for sim, (_, probes, robot) in zip(sims, loops, strict=True):
+        assert abs(robot.x - ref_robot.x) < 5e-3
+        np.testing.assert_allclose(sim.data[probes["sensor"]], ref["sensor"], atol=5e-3)
+        sim.close()
+
+
+def test_host_table_goes_with_its_network():
+    import gc
+
+    from nengojax.ops import host_target
+
+    net, _, _ = closed_loop()
+    with pytest.warns(UserWarning, match="runs on the host"):
+        sim = nengojax.Simulator(net, progress_bar=False)
+    with sim:
+        sim.run_steps(5)
+    handle = sim.compiled.host_table.handle
+    assert handle in host_target._tables
+    del sim
+    gc.collect()
+    assert handle not in host_target._tables
+
+
 def test_pure_functions_of_time_stay_ahead_of_the_run_in_a_closed_loop():
     # nobody can tell when a pure function is called: with Python in the step,
     # only the sensor (a method reading the robot) is called there

@@ -51,29 +51,44 @@ def is_host_source(op) -> bool:
 
 
 def _function_name(fn) -> str:
-    return getattr(fn, "__name__", repr(fn))
+    name = getattr(fn, "__name__", None)
+    return repr(fn) if name is None else name
+
+
+def _invalid_type(op, y) -> SimulationError:
+    return SimulationError(
+        f"Function '{_function_name(op.fn)}' returned a value {y!r} of invalid type {type(y)!r}"
+    )
 
 
 def check_pyfunc_output(op, y, shape) -> np.ndarray:
-    """Validate a Node function's return value as ``nengo.Simulator`` does."""
-    name = _function_name(op.fn)
-    if y is None or (is_array_like(y) and not _is_numeric(y)):
-        raise SimulationError(
-            f"Function '{name}' returned a value {y!r} of invalid type {type(y)!r}"
-        )
+    """Validate a Node function's return value as ``nengo.Simulator`` does.
+
+    Called every step for Nodes that run on the host, so the common case (a
+    numeric array or number of the right size) takes few NumPy calls; the
+    messages are only made for a value that fails.
+    """
+    if y is None:
+        raise _invalid_type(op, y)
+    if type(y) is np.ndarray:  # skips is_array_like: the common case, every step
+        if y.dtype.kind not in "biuf":
+            raise _invalid_type(op, y)
+    elif is_array_like(y) and not _is_numeric(y):
+        raise _invalid_type(op, y)
     try:
         arr = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise SimulationError(
-            f"Function '{name}' returned a value {y!r} of invalid type {type(y)!r}"
-        ) from e
-    if not np.all(np.isfinite(arr)):
-        raise SimulationError(f"Function '{name}' returned non-finite value")
+        raise _invalid_type(op, y) from e
+    if not np.isfinite(arr).all():
+        raise SimulationError(f"Function '{_function_name(op.fn)}' returned non-finite value")
+    if arr.shape == shape:
+        return arr
     try:
         return np.broadcast_to(arr, shape)
     except ValueError as e:
         raise SimulationError(
-            f"Function '{name}' returned a value of shape {arr.shape}, expected {shape}"
+            f"Function '{_function_name(op.fn)}' returned a value of shape {arr.shape}, "
+            f"expected {shape}"
         ) from e
 
 

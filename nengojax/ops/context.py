@@ -9,6 +9,7 @@ import numpy as np
 
 from ..compiler.host import stream_seed
 from ..compiler.program import Program
+from .host_target import HostTable
 
 MODES = ("simulate", "rate", "spike_aware")
 
@@ -66,6 +67,9 @@ class LoweringContext:
         User Python runs during each step (some operator calls the host every
         step), so user functions of time must run in the step too, in step
         order, instead of ahead of the run (see `nengojax.ops.hostcall`).
+    host_table : HostTable, optional
+        Where host calls on a CPU backend put their functions (shared by the
+        step functions of one compiled network; see `.host_target`).
 
     Attributes
     ----------
@@ -86,6 +90,7 @@ class LoweringContext:
         lif_smoothing: float | None = None,
         errors: CallbackErrors | None = None,
         live_python: bool = False,
+        host_table: HostTable | None = None,
     ):
         if neuron_mode not in MODES:
             raise ValueError(f"neuron_mode must be one of {MODES} (got {neuron_mode!r})")
@@ -97,6 +102,7 @@ class LoweringContext:
         self.lif_smoothing = lif_smoothing
         self.errors = errors if errors is not None else CallbackErrors()
         self.live_python = live_python
+        self.host_table = host_table if host_table is not None else HostTable()
         self.uses_host_calls = False  # set by `host_call`
         self.checks_finite = False  # some lowering checks its values (env.check_finite)
         self.live_keys: set[str] = set()  # host sources called in the step instead

@@ -1,12 +1,13 @@
 """The one way a lowering runs NumPy code on the host during a step.
 
 Operators with no JAX lowering (Node functions taking input, processes and
-neuron types nengojax does not know) call their NumPy code every step through
-a JAX host callback: on a CPU backend `jax.experimental.buffer_callback`,
-which hands the callback XLA's own buffers (~6 us a call on a 2-core CPU,
-against ~80 us for `jax.experimental.io_callback`, which makes JAX arrays of
-the arguments and copies the results back); on other backends, whose buffers
-live on the device, `io_callback`. `host_call` wraps that:
+neuron types nengojax does not know) call their NumPy code every step from
+the compiled step: on a CPU backend through nengojax's own XLA FFI target
+(`.host_target`), which hands the function XLA's own buffers (a few us a
+call) and, unlike JAX's host callbacks, leaves the program cacheable on disk,
+so a closed loop through Python compiles once, not in every process; on other
+backends, whose buffers live on the device, through
+`jax.experimental.io_callback`. `host_call` wraps that:
 
 - each call warns once per compiled network and host path, in one wording;
 - the calls of a step run in step order, as ``nengo.Simulator`` makes them:
@@ -30,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
-from jax.experimental.buffer_callback import buffer_callback
 
 from .context import LoweringContext
+from .host_target import call_target, view
 
 TOKEN = jax.ShapeDtypeStruct((), np.int32)
 
@@ -82,11 +83,14 @@ def host_call(
         return tuple(np.zeros(s.shape, s.dtype) for s in shapes) + (np.int32(-1),)
 
     def host(packed, *specs):
-        step, stream, token, *args = _unpack(np.asarray(packed), specs)
+        return run_host(_unpack(packed, specs))
+
+    def run_host(values):
+        step, stream, token, *args = values
         if errors.stop_quietly and (errors.error is not None or token < 0):
             return failed()  # an earlier call failed: call no more user code
         try:
-            step = int(np.ravel(step)[0])
+            step = int(step)
             obj = None
             if per_stream is not None:
                 key = int(stream)
@@ -96,7 +100,7 @@ def host_call(
                 entry[1] = step
                 obj = entry[0]
             out = fn(step, obj, *args)
-            return ((out,) if single else tuple(out)) + (np.asarray(token, np.int32),)
+            return ((out,) if single else tuple(out)) + (np.int32(token),)
         except BaseException as e:  # KeyboardInterrupt too: the steps before it are kept
             errors.error = e
             if errors.stop_quietly:
@@ -104,21 +108,29 @@ def host_call(
             raise
 
     def in_place(specs):
-        def write(exec_ctx, outs, packed):
-            # a copy: the buffer is XLA's, reused after the call, and user code
-            # may keep its arguments
-            values = host(np.asarray(packed).copy(), *specs)
-            for out, value, shape in zip(outs, values, (*shapes, TOKEN), strict=True):
-                if np.shape(value) != shape.shape:  # no silent broadcasting
+        # the table function for these argument specs (one per call site)
+        unpack = _unpacker(specs, 3)  # step, stream, token
+        n_in = specs[-1][1]
+        outs = [(s.shape, np.dtype(s.dtype)) for s in (*shapes, TOKEN)]
+        outs = [(shape, dtype, int(np.prod(shape)) * dtype.itemsize) for shape, dtype in outs]
+
+        def write(args, rets):
+            # runs every step: the arguments taken apart as planned once (a
+            # copy: the buffer is XLA's, reused after the call, and user code
+            # may keep its arguments)
+            values = run_host(unpack(view(args[0], n_in).copy()))
+            for address, value, (shape, dtype, nbytes) in zip(rets, values, outs, strict=True):
+                if getattr(value, "shape", None) != shape and np.shape(value) != shape:
+                    # no silent broadcasting
                     raise ValueError(
                         f"host callback returned shape {np.shape(value)} where "
-                        f"{shape.shape} was expected"
+                        f"{shape} was expected"
                     )
-                np.asarray(out)[...] = value
+                view(address, nbytes).view(dtype).reshape(shape)[...] = value
 
-        return buffer_callback(
-            write, (*shapes, TOKEN), has_side_effect=True, vmap_method="sequential"
-        )
+        return ctx.host_table.add(write)
+
+    indices: dict = {}  # specs -> index in the host table
 
     def call(env, *args):
         token = getattr(env, "host_token", None)
@@ -128,7 +140,16 @@ def host_call(
         values = (env.read(step_signal), env.stream, token, *args)
         packed, specs = _pack(values)
         if ctx.platform == "cpu":
-            *out, env.host_token = in_place(specs)(packed)
+            index = indices.get(specs)
+            if index is None:
+                index = indices[specs] = in_place(specs)
+            # the table's handle is an argument of the program (the same
+            # program in every process); without one, a constant
+            handle = getattr(env, "host_handle", None)
+            if handle is None:
+                handle = ctx.host_table.handle
+            ids = jnp.stack([jnp.asarray(handle, jnp.int32), jnp.int32(index)])
+            *out, env.host_token = call_target((*shapes, TOKEN), ids, packed)
         else:
             *out, env.host_token = io_callback(
                 lambda b: host(b, *specs), (*shapes, TOKEN), packed, ordered=False
@@ -171,8 +192,30 @@ def _pack(values):
 
 def _unpack(buffer, specs):
     """The NumPy arrays `_pack` packed into ``buffer``."""
-    out = []
-    for start, stop, stored, shape, is_bool in specs:
-        value = buffer[start:stop].view(stored).reshape(shape)
-        out.append(value.astype(np.bool_) if is_bool else value)
-    return out
+    return _unpacker(specs, 0)(np.asarray(buffer))
+
+
+def _unpacker(specs, scalars: int):
+    """``buffer -> values``: `_unpack` for one ``specs``, planned once.
+
+    Up to ``scalars`` leading scalars of one type (a callback's step, stream
+    and token) come out of one view of their bytes, as Python numbers; each
+    other value is a view of its bytes, reshaped.
+    """
+    n_head = 0
+    for _start, _stop, stored, shape, is_bool in specs[:scalars]:
+        if shape != () or is_bool or stored != specs[0][2]:
+            break
+        n_head += 1
+    head_stop = specs[n_head - 1][1] if n_head else 0
+    head_type = specs[0][2] if n_head else None
+    rest = specs[n_head:]
+
+    def unpack(buffer):
+        out = buffer[:head_stop].view(head_type).tolist() if n_head else []
+        for start, stop, stored, shape, is_bool in rest:
+            value = buffer[start:stop].view(stored).reshape(shape)
+            out.append(value.astype(np.bool_) if is_bool else value)
+        return out
+
+    return unpack

@@ -116,13 +116,16 @@ def lower_sim_py_func(op, ctx):
     out_shape = tuple(op.output.shape) if op.output is not None else (0,)
     dt = ctx.dt
     fn = op.fn
+    # decided once: this runs every step
+    takes_t, takes_x, sink = op.t is not None, op.x is not None, op.output is None
+    no_output = np.zeros(out_shape, dtype=dtype)
 
     def host(step, _, x):
-        args = () if op.x is None else (np.array(x, dtype=np.float64),)
-        y = fn(step * dt, *args) if op.t is not None else fn(*args)
-        if op.output is None:
-            return np.zeros(out_shape, dtype=dtype)
-        return np.asarray(check_pyfunc_output(op, y, out_shape), dtype=dtype)
+        args = (np.array(x, dtype=np.float64),) if takes_x else ()
+        y = fn(step * dt, *args) if takes_t else fn(*args)
+        if sink:
+            return no_output
+        return check_pyfunc_output(op, y, out_shape).astype(dtype, copy=False)
 
     call = host_call(ctx, host, jax.ShapeDtypeStruct(out_shape, dtype), warning=warning)
 

@@ -9,6 +9,7 @@ from nengo.exceptions import BuildError
 from ..compiler.program import Program
 from .context import LoweringContext
 from .env import StepEnv
+from .host_target import HANDLE_KEY
 from .hostop import has_numpy_step, lower_host_operator
 from .ordering import after_value, marker, write_after_read
 from .registry import OPERATORS, get_lowering
@@ -96,6 +97,7 @@ class StepFunction:
         env = StepEnv(
             layout, values, host_row, input_row, rng, program.dt, state["stream"], invariants
         )
+        env.host_handle = consts.get(HANDLE_KEY)  # host calls find their functions by it
         for key in self._free_nodes:  # Nodes no operator writes (constant outputs)
             if key in input_row:
                 env.set(program.node_views[key], input_row[key])

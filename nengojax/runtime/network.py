@@ -19,6 +19,7 @@ from ..compiler.program import Program
 from ..config import get_setting, keeps_history
 from ..dtypes import to_device
 from ..ops.context import MODES, PRECISIONS, CallbackErrors, LoweringContext
+from ..ops.host_target import HANDLE_KEY, HostTable
 from ..ops.learning import rank_one_deltas
 from ..ops.pyfunc import calls_observable
 from ..ops.step import StepFunction
@@ -68,6 +69,7 @@ class CompiledNetwork:
         )
         check_memory(program)  # before any device array is made
         self.errors = CallbackErrors()
+        self.host_table = HostTable()  # the host calls of every step function (CPU)
         self._steps: dict[str, StepFunction] = {}
         self.live_python = False
         # lowering errors surface at compile time; if some operator calls the
@@ -81,15 +83,14 @@ class CompiledNetwork:
             self.step_function("simulate")
         self.live_keys = frozenset(self._steps["simulate"].ctx.live_keys)
         self.packer = ParamPacker(program)
-        self.host = HostValues(
-            program.host_sources, program.step_order, program.dt, program.float_dtype
-        )
+        if self._steps["simulate"].ctx.uses_host_calls:  # an argument: programs stay cacheable
+            self.packer.consts[HANDLE_KEY] = to_device(np.int32(self.host_table.handle))
+        dt, float_dtype = program.dt, program.float_dtype
+        self.host = HostValues(program.host_sources, program.step_order, dt, float_dtype)
+        bases = program.layout.bases
         self._probe_struct = {
             k: jax.ShapeDtypeStruct(
-                v.shape,
-                program.float_dtype
-                if program.layout.bases[v.base].sparse
-                else program.layout.bases[v.base].init.dtype,
+                v.shape, float_dtype if bases[v.base].sparse else bases[v.base].init.dtype
             )
             for k, v in program.probe_views.items()
         }
@@ -223,6 +224,7 @@ class CompiledNetwork:
                 lif_smoothing=get_setting(self.program.toplevel, "lif_smoothing", None),
                 errors=self.errors,
                 live_python=self.live_python,
+                host_table=self.host_table,
             )
             self._steps[mode] = StepFunction(self.program, ctx)
         return self._steps[mode]
