@@ -238,6 +238,25 @@ def test_node_errors_are_simulation_errors():
             sim.run(0.01)
 
 
+def test_host_call_error_reaches_the_functional_api():
+    # outside the Simulator, a failing host call fails XLA's run: its message
+    # names the exception, which the network holds for the caller
+    def fail(t, x):
+        if t > 0.003:
+            raise RuntimeError("boom in node")
+
+    with nengo.Network() as net:
+        a = nengo.Node(1)
+        b = nengo.Node(fail, size_in=1)
+        nengo.Connection(a, b)
+    with pytest.warns(UserWarning, match="runs on the host"):
+        compiled = nengojax.compile(net)
+    with pytest.raises(Exception, match="RuntimeError: boom in node"):
+        compiled.run(compiled.init_params(), compiled.init_state(), 10)
+    error = compiled.pop_callback_error()
+    assert isinstance(error, RuntimeError) and str(error) == "boom in node"
+
+
 def test_algebraic_loop_is_a_build_error():
     with nengo.Network() as net:
         a = nengo.Node(size_in=1)
