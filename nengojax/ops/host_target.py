@@ -139,8 +139,9 @@ _handles = itertools.count(1)
 class HostTable:
     """The Python functions one compiled network's programs call on the host.
 
-    A function is added while its step is lowered (`add` gives its index, a
-    constant of the program); `handle` is given to the program at run time.
+    A function is added when a program calling it is first traced (`add`
+    gives its index, a constant of the program); `handle` is given to the
+    program at run time.
     The table lives as long as the network holding it: the target only keeps
     a weak reference.
 
@@ -217,9 +218,10 @@ def _register() -> None:
     with _lock:
         if _registered:
             return
-        new_capsule = C.pythonapi.PyCapsule_New
-        new_capsule.restype = C.py_object
-        new_capsule.argtypes = [C.c_void_p, C.c_char_p, C.c_void_p]
+        # a prototype of our own: ctypes.pythonapi's functions are shared
+        new_capsule = C.PYFUNCTYPE(C.py_object, C.c_void_p, C.c_char_p, C.c_void_p)(
+            ("PyCapsule_New", C.pythonapi)
+        )
         address = C.cast(_handler, C.c_void_p).value
         capsule = new_capsule(address, b"xla._CUSTOM_CALL_TARGET", None)
         jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
