@@ -144,11 +144,9 @@ def many_modules(n=12, seed=0):
 
 
 def test_bases_of_many_parts_touched_one_part_at_a_time_are_held_apart(monkeypatch):
-    # more parts than MAX_PIECES (lowered to 8 so that these modules exceed
-    # it), every access one part or the whole base (as nengo's merger leaves
-    # them: not coalesced)
+    # more parts than MAX_PIECES, every access one part or the whole base (as
+    # nengo's merger leaves them: not coalesced)
     monkeypatch.setattr(layout_module, "COALESCE_SIZE", 0)
-    monkeypatch.setattr(layout_module, "MAX_PIECES", 8)
     net, probes = many_modules()
     with nengojax.Simulator(net, progress_bar=False) as sim:
         layout = sim.compiled.program.layout

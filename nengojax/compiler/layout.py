@@ -132,12 +132,7 @@ COALESCE_SIZE = 1024
 #: Bases one signal position of a many-member operator may span before they
 #: are coalesced (more: one array, read and written with one slice or gather).
 COALESCE_SPAN = 8
-#: Parts of a base held apart while a step is traced (see piecewise). 64, not
-#: 8: nengo_spa's action selection writes its merged bases in 10-60 slices,
-#: each a kernel of its own when the base is one array (spa_sequence_routed
-#: 107 -> 85 kernels a step, cconv 34 -> 24; none of the benchmark or corpus
-#: networks gains a kernel; no corpus model changes past 64).
-MAX_PIECES = 64
+MAX_PIECES = 8  # parts of a base held apart while a step is traced (see piecewise)
 MAX_ALIGNED_PIECES = 4096  # the same, when every access is one part or the whole
 
 
