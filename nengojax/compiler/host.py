@@ -51,8 +51,7 @@ def is_host_source(op) -> bool:
 
 
 def _function_name(fn) -> str:
-    name = getattr(fn, "__name__", None)
-    return repr(fn) if name is None else name
+    return getattr(fn, "__name__", repr(fn))
 
 
 def _invalid_type(op, y) -> SimulationError:

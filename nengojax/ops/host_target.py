@@ -79,17 +79,6 @@ class _Buffers(C.Structure):  # XLA_FFI_Args and XLA_FFI_Rets
     ]
 
 
-class _Attrs(C.Structure):
-    _fields_ = [
-        ("struct_size", C.c_size_t),
-        ("extension_start", C.c_void_p),
-        ("size", C.c_int64),
-        ("types", C.c_void_p),
-        ("names", C.c_void_p),
-        ("attrs", C.c_void_p),
-    ]
-
-
 class _CallFrame(C.Structure):
     _fields_ = [
         ("struct_size", C.c_size_t),
@@ -99,8 +88,7 @@ class _CallFrame(C.Structure):
         ("stage", C.c_int),
         ("args", _Buffers),
         ("rets", _Buffers),
-        ("attrs", _Attrs),
-        ("future", C.c_void_p),
+        # then attrs and future: never read here, so not described
     ]
 
 

@@ -82,9 +82,6 @@ def host_call(
         # the step's outputs do not matter: the loop stops and drops the step
         return tuple(np.zeros(s.shape, s.dtype) for s in shapes) + (np.int32(-1),)
 
-    def host(packed, *specs):
-        return run_host(_unpack(packed, specs))
-
     def run_host(values):
         step, stream, token, *args = values
         if errors.stop_quietly and (errors.error is not None or token < 0):
@@ -152,7 +149,7 @@ def host_call(
             *out, env.host_token = call_target((*shapes, TOKEN), ids, packed)
         else:
             *out, env.host_token = io_callback(
-                lambda b: host(b, *specs), (*shapes, TOKEN), packed, ordered=False
+                lambda b: run_host(_unpack(b, specs)), (*shapes, TOKEN), packed, ordered=False
             )
         return out[0] if single else tuple(out)
 
