@@ -14,7 +14,9 @@ once per ensemble and solves each connection's targets with it. Every other
 step is nengo's, in nengo's order (evaluation points drawn from the
 connection's RNG stream, connection functions called on every evaluation
 point, the decoder cache consulted with the same key), and the arithmetic is
-nengo's operation by operation, so the decoders are nengo's bit for bit.
+nengo's operation by operation, so the decoders are nengo's bit for bit. The
+matrix products of large ensembles run on SciPy's BLAS, the one the Cholesky
+factor runs on, with the routines NumPy would call (`nengojax.compiler.blas`).
 
 The rates of nengo's neuron types are elementwise in the input currents, so
 they are computed in blocks of evaluation points, on as many threads as the
@@ -45,8 +47,10 @@ from nengo.exceptions import BuildError
 from nengo.neurons import Direct
 from nengo.rc import rc
 from nengo.solvers import LstsqL2, Solver
-from nengo.utils.least_squares_solvers import Cholesky, rmses
+from nengo.utils import numpy as npext
+from nengo.utils.least_squares_solvers import Cholesky
 
+from .blas import dot, gram
 from .decoder_keys import SharedPrefixes, decoder_keys
 from .dense import build_dense_in_place, builds_in_place
 
@@ -308,15 +312,17 @@ class SharedSolves:
         factor = acts.factors.get(key)
         if factor is None:
             # The same operations as nengo's Cholesky, so the same bits.
-            G = np.dot(A, A.T) if transpose else np.dot(A.T, A)
+            G = gram(A, transpose)  # nengo's np.dot, on SciPy's BLAS (see .blas)
             np.fill_diagonal(G, G.diagonal() + m * sigma**2)
             factor = acts.factors[key] = scipy.linalg.cho_factor(G, overwrite_a=True)
             if kept:
                 self._keep(acts, conn.pre_obj)
-        X = scipy.linalg.cho_solve(factor, targets if transpose else np.dot(A.T, targets))
+        X = scipy.linalg.cho_solve(factor, targets if transpose else dot(A.T, targets))
         if transpose:
-            X = np.dot(A.T, X)
-        return X, {"rmses": rmses(A, X, targets), "time": time.time() - t_start}
+            X = dot(A.T, X)
+        # nengo's rmses (the same arithmetic)
+        errors = npext.rms(targets - dot(A, X), axis=0)
+        return X, {"rmses": errors, "time": time.time() - t_start}
 
 
 class SharingBuilder(Builder):
