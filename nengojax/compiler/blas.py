@@ -11,14 +11,15 @@ Gram matrix and 9-13 ms after SciPy's, and the whole solve of a 1000-neuron
 ensemble 110-128 ms against 75-79 ms with every product on SciPy's BLAS.
 
 For an activity matrix of at least `MIN_SIZE` elements, `dot` and `gram`
-make their products with the routine ``np.dot`` calls for
-them (``gemm`` for a product of matrices; ``syrk`` for a matrix times its own
-transpose) on SciPy's BLAS, so the whole solve runs in one pool. The two
-libraries are different builds, so the first use in each dtype checks that
-they give the same bits on products of each form, large enough to take
-OpenBLAS's blocked, threaded paths; where any differs, both are NumPy's for
-the rest of the process. Products NumPy gives to other routines (a vector:
-``gemv``) and other dtypes are always NumPy's.
+make their products with the routine ``np.dot`` calls for them (``gemm`` for
+a product of matrices; ``syrk`` for a matrix times its own transpose) on
+SciPy's BLAS, so the solve runs in one pool. The two libraries are different
+builds (whose kernels for products with a small inner dimension, such as the
+rates' inputs, differ in the last bit: those stay NumPy's), so the first use
+in each dtype checks that they give the same bits on products of each form
+`dot` and `gram` make, large enough for OpenBLAS's blocked paths; where any
+differs, both are NumPy's for the rest of the process. Products NumPy gives
+to other routines (a vector: ``gemv``) and other dtypes are always NumPy's.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def _gemm(a, b):
 def _syrk(a, transpose):
     # NumPy's "upper" in row-major is the Fortran routine's "lower"
     fa, trans = _as_fortran(a)
-    # a.T @ a is fa @ fa.T for a C-ordered a (trans 0), fa.T @ fa for an F-ordered one
+    # a.T @ a is fa @ fa.T (trans 0) for a C-ordered a (the only kind `gram` passes)
     syrk = blas.get_blas_funcs("syrk", (fa,))
     return syrk(1.0, fa, trans=trans ^ int(transpose), lower=1).T
 
@@ -126,8 +127,8 @@ def _agree(dtype) -> bool:
 def _same_products(dtype) -> bool:
     """Whether SciPy's products equal NumPy's bit for bit, in every form the
     solves use (``A`` C-ordered as nengo's rates, solutions F-ordered as
-    SciPy's), on a tall and a wide ``A``, large enough for OpenBLAS's blocked,
-    threaded paths."""
+    SciPy's), on a tall and a wide ``A``, large enough for OpenBLAS's blocked
+    paths."""
     rng = np.random.RandomState(0)
     cases = []
     for m, n in ((400, 240), (96, 400)):
