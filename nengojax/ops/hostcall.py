@@ -148,8 +148,9 @@ def host_call(
             ids = jnp.stack([jnp.asarray(handle, jnp.int32), jnp.int32(index)])
             *out, env.host_token = call_target((*shapes, TOKEN), ids, packed)
         else:
+            unpack = _unpacker(specs, 0)  # planned once per call site, not every step
             *out, env.host_token = io_callback(
-                lambda b: run_host(_unpack(b, specs)), (*shapes, TOKEN), packed, ordered=False
+                lambda b: run_host(unpack(np.asarray(b))), (*shapes, TOKEN), packed, ordered=False
             )
         return out[0] if single else tuple(out)
 
