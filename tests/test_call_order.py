@@ -186,3 +186,88 @@ def test_data_replaces_a_node_function_without_calling_it():
         np.testing.assert_array_equal(sim.data[p], np.ones((10, 1)))
         sim.run_steps(5)
         assert len(calls) == n_before + 5  # the next steps call it, once each
+
+
+@pytest.fixture
+def io_callback_path(monkeypatch):
+    """``force()`` lowers host calls from then on as on a GPU or TPU, through
+    ``io_callback``, on this CPU; returns the list of call sites so lowered.
+
+    The project's tests run on CPU, where host calls go through nengojax's FFI
+    target; this runs the other path with the same models.
+    """
+    from nengojax.ops import context, hostcall
+
+    sites = []
+
+    def force():
+        init = context.LoweringContext.__init__
+
+        def on_other_backend(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.platform = "io_callback"  # no lowering registered for it: the general ones
+
+        def counted(fn, *args, **kwargs):
+            sites.append(fn)
+            return jax_io_callback(fn, *args, **kwargs)
+
+        jax_io_callback = hostcall.io_callback
+        monkeypatch.setattr(context.LoweringContext, "__init__", on_other_backend)
+        monkeypatch.setattr(hostcall, "io_callback", counted)
+        return sites
+
+    return force
+
+
+def vocabulary_in_a_loop():
+    """`growing_vocabulary` with a Node taking input: its inputs then run in the
+    step (host calls), not ahead of the run."""
+    net, probes, order = growing_vocabulary()
+    seen = []
+    with net:
+        sink = nengo.Node(lambda t, x: seen.append(x.copy()), size_in=4, size_out=0)
+        nengo.Connection(net.ensembles[0], sink)
+    return net, probes, (order, seen)
+
+
+@pytest.mark.parametrize("make", [vocabulary_in_a_loop, closed_loop])
+def test_io_callback_path_calls_user_code_as_the_ffi_path_does(make, io_callback_path):
+    ffi, ffi_extra = _run(nengojax.Simulator, make, [1] * 5 + [45])
+    sites = io_callback_path()
+    out, extra = _run(nengojax.Simulator, make, [1] * 5 + [45])
+    assert sites  # the user's functions ran through io_callback
+    for key, ref in ffi.items():
+        np.testing.assert_array_equal(out[key], ref, err_msg=key)
+    if make is vocabulary_in_a_loop:
+        (order, seen), (ffi_order, ffi_seen) = extra, ffi_extra
+        assert order == ffi_order == ["RED", "CIRCLE", "BLUE", "SQUARE"]
+        assert len(seen) == len(ffi_seen) == 50
+        np.testing.assert_array_equal(seen, ffi_seen)
+    if make is closed_loop:
+        assert extra.x == ffi_extra.x
+
+
+def test_io_callback_path_reraises_the_users_exception_and_keeps_the_steps_before(
+    io_callback_path,
+):
+    class Broken(Exception):
+        pass
+
+    def fail_at_step_8(t, x):
+        if t > 0.0075:
+            raise Broken("motor failed")
+
+    with nengo.Network(seed=5) as net:
+        sensor = nengo.Node(np.sin)
+        motor = nengo.Node(fail_at_step_8, size_in=1, size_out=0)
+        nengo.Connection(sensor, motor, synapse=None)
+        p = nengo.Probe(sensor)
+    sites = io_callback_path()
+    with pytest.warns(UserWarning, match="runs on the host"):
+        sim = nengojax.Simulator(net, progress_bar=False)
+    with sim:
+        with pytest.raises(Broken, match="motor failed"):
+            sim.run_steps(20)
+        assert sites
+        assert sim.n_steps == 7
+        np.testing.assert_allclose(sim.data[p][:, 0], np.sin(0.001 * np.arange(1, 8)), rtol=1e-6)
