@@ -6,10 +6,12 @@ base is next read where they fall, read whole, or written: one in-place slice
 update for a run of nearby increments instead of one for each. XLA makes each
 in-place update its own kernel; nengo_spa's models increment dozens of parts of
 a few merged bases every step, so the step has fewer kernels, compiles faster
-and runs faster. The arithmetic is unchanged: each element gets its own
+and runs faster. The arithmetic is the same: each element gets its own
 increments, once each and in step order (pending increments never overlap: an
 overlapping one applies those before it first), and elements between them are
-copied as they are.
+copied as they are, signed zeros included. (Where XLA:CPU fused a product into
+the slice update it contracted the two into one multiply-add, rounded once;
+in the masked update it rounds the product and the sum apart, as NumPy does.)
 """
 
 from __future__ import annotations
