@@ -1,6 +1,6 @@
-"""Increments of parts of a base are held back and applied together
-(`nengojax.ops.env.StepEnv`): the same bits as applying each at once, fewer
-in-place updates."""
+"""Writes of parts of a base are held back and applied together
+(`nengojax.ops.pending`, used by `nengojax.ops.env.StepEnv`): the same bits as
+applying each at once, fewer in-place updates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nengojax.ops import env as env_module
+from nengojax.ops import pending as pending_module
 from nengojax.ops.env import StepEnv
 
 SIZE = 400
@@ -22,14 +22,23 @@ def _env(base):
     return StepEnv(layout, {0: base}, host={}, inputs={}, rng=None, dt=0.001)
 
 
+#: parts a script writes and reads: signals side by side, some overlapping
+#: (views of one another), one the whole base
+PARTS = [(0, 10), (10, 30), (30, 31), (40, 90), (90, 100), (0, 30), (25, 45), (200, 260)]
+PARTS += [(260, 300), (390, 400), (0, SIZE)]
+
+
 def _script(seed):
-    """Random increments, sets and reads of parts of one base."""
+    """Random sets, increments and reads of parts of one base."""
     rng = np.random.RandomState(seed)
     ops = []
-    for _ in range(40):
-        kind = rng.choice(["inc", "inc", "inc", "set", "read", "whole"])
-        a = int(rng.randint(0, SIZE - 1))
-        b = int(min(SIZE, a + rng.choice([1, 3, 17, 60, 200])))
+    for _ in range(60):
+        kind = rng.choice(["inc", "inc", "inc", "set", "set", "read", "whole"])
+        if rng.rand() < 0.8:
+            a, b = PARTS[rng.randint(len(PARTS))]
+        else:
+            a = int(rng.randint(0, SIZE - 1))
+            b = int(min(SIZE, a + rng.choice([1, 3, 17, 60, 200])))
         value = rng.standard_normal(b - a).astype(np.float32)
         value[rng.rand(b - a) < 0.2] = -0.0
         ops.append((kind, a, b, value))
@@ -68,13 +77,18 @@ def _bits(x):
     return np.asarray(x).view(np.uint32)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(10))
 def test_held_back_increments_give_the_bits_of_applying_each_at_once(seed):
     rng = np.random.RandomState(100 + seed)
     base = rng.standard_normal(SIZE).astype(np.float32)
     base[rng.rand(SIZE) < 0.3] = -0.0  # signed zeros between increments stay
     ops = _script(seed)
-    final, reads = jax.jit(lambda b: _run_env(b, ops))(base)  # compiled, as a step is
+    # compiled, as a step is, with the values as arguments: in a step they are
+    # computed (XLA folds constants, and would add two constant increments first)
+    values = [value for *_, value in ops]
+    final, reads = jax.jit(
+        lambda b, vs: _run_env(b, [(*op[:3], v) for op, v in zip(ops, vs, strict=True)])
+    )(base, values)
     ref_final, ref_reads = _run_numpy(base, ops)
     np.testing.assert_array_equal(_bits(final), _bits(ref_final))
     assert len(reads) == len(ref_reads)
@@ -87,7 +101,7 @@ def _slice_updates(fn, *args) -> int:
     return sum(eqn.primitive.name == "dynamic_update_slice" for eqn in jaxpr.jaxpr.eqns)
 
 
-def test_nearby_increments_are_one_update_and_distant_ones_apart():
+def test_nearby_writes_are_one_update_and_distant_ones_apart():
     base = jnp.zeros(10_000, jnp.float32)
 
     def nearby(base):
@@ -109,7 +123,19 @@ def test_nearby_increments_are_one_update_and_distant_ones_apart():
         env.write_range(0, 100, 150, jnp.ones(50), inc=True)
         return env.read_flat(0)
 
+    def signals(base):  # nengo's order: reset, increment (twice), read, per signal
+        env = _env(base)
+        for k in range(10):
+            env.write_range(0, 60 * k, 60 * k + 50, jnp.zeros(50), inc=False)
+        for k in range(10):
+            env.write_range(0, 60 * k, 60 * k + 50, jnp.ones(50), inc=True)
+            env.write_range(0, 60 * k, 60 * k + 50, jnp.ones(50), inc=True)
+        return [env.read_range(0, 60 * k, 60 * k + 50) for k in range(10)]
+
     assert _slice_updates(nearby, base) == 1
+    assert _slice_updates(signals, base) == 1
+    for part in jax.jit(signals)(base):
+        np.testing.assert_array_equal(part, np.full(50, 2, np.float32))
     assert _slice_updates(distant, base) == 2
     assert _slice_updates(untouched_read, base) == 1
     out = np.asarray(jax.jit(nearby)(base))
@@ -149,5 +175,9 @@ def test_a_whole_write_replaces_pending_increments():
 
 
 def test_spread_bounds_the_copied_gap():
-    runs = env_module._runs([(0, 10, None), (30, 40, None), (1000, 1010, None)])
-    assert [[(a, b) for a, b, _ in run] for run in runs] == [[(0, 10), (30, 40)], [(1000, 1010)]]
+    parts = [pending_module._Part(a, b, None, []) for a, b in [(0, 10), (30, 40), (1000, 1010)]]
+    runs = pending_module._runs(parts)
+    assert [[(p.start, p.stop) for p in run] for run in runs] == [
+        [(0, 10), (30, 40)],
+        [(1000, 1010)],
+    ]

@@ -1,18 +1,4 @@
-"""The signal environment seen by lowerings while one step is traced.
-
-Increments of parts of a base (nengo's ``DotInc``/``ElementwiseInc``/``Copy``
-into slices of a merged signal) are held back and applied together, when the
-base is next read where they fall, read whole, or written: one in-place slice
-update for a run of nearby increments instead of one for each. XLA makes each
-in-place update its own kernel; nengo_spa's models increment dozens of parts of
-a few merged bases every step, so the step has fewer kernels, compiles faster
-and runs faster. The arithmetic is the same: each element gets its own
-increments, once each and in step order (pending increments never overlap: an
-overlapping one applies those before it first), and elements between them are
-copied as they are, signed zeros included. (Where XLA:CPU fused a product into
-the slice update it contracted the two into one multiply-add, rounded once;
-in the masked update it rounds the product and the sum apart, as NumPy does.)
-"""
+"""The signal environment seen by lowerings while one step is traced."""
 
 from __future__ import annotations
 
@@ -22,13 +8,8 @@ import numpy as np
 from nengo.builder.signal import Signal
 
 from ..compiler.layout import SignalLayout, View
+from .pending import PendingWrites
 from .pieces import Pieces
-
-#: Increments are applied in one update when the elements from the first to the
-#: last are at most this many times the elements they change (plus `SLACK`):
-#: the update copies the elements between them.
-SPREAD = 2
-SLACK = 64
 
 
 class StepEnv:
@@ -82,8 +63,8 @@ class StepEnv:
         self.written: list = []
         # base -> the flat factors [u, v] it was set to this step (`set_outer`)
         self.factors: dict = {}
-        # base -> [(start, stop, increment)], disjoint and not yet applied
-        self.pending: dict = {}
+        # writes of parts of bases held as one array, not yet applied
+        self.pending = PendingWrites()
 
     def _view(self, sig: Signal | View) -> View:
         return sig if isinstance(sig, View) else self.layout.view(sig)
@@ -116,7 +97,7 @@ class StepEnv:
         self._store(base_index, self._output(base_index, value))
 
     def _store(self, base_index: int, value) -> None:
-        self.pending.pop(base_index, None)  # all of the base is replaced
+        self.pending.drop(base_index)  # all of the base is replaced
         if isinstance(self.values[base_index], Pieces):
             value = Pieces.whole(value)
         self.values[base_index] = value
@@ -135,11 +116,13 @@ class StepEnv:
         if start == stop:
             return
         arr = self.values[base_index]
-        if inc and not isinstance(arr, Pieces) and (start, stop) != (0, arr.shape[0]):
-            self._apply_pending(base_index, start, stop)  # only ever disjoint ones pending
+        if not isinstance(arr, Pieces) and (start, stop) != (0, arr.shape[0]):
+            # held back, and applied with nearby writes (see `.pending`)
             value = self._output(base_index, value)
-            self.pending.setdefault(base_index, []).append((start, stop, value))
+            self.values[base_index] = self.pending.add(arr, base_index, start, stop, value, inc)
             return
+        if not inc and not isinstance(arr, Pieces):
+            self.pending.drop(base_index)  # all of the base is set
         self._apply_pending(base_index, start, stop)
         arr = self.values[base_index]
         if inc:
@@ -154,29 +137,10 @@ class StepEnv:
             self.values[base_index] = jax.lax.dynamic_update_slice(arr, value, (start,))
 
     def _apply_pending(self, base_index: int, start: int = 0, stop: int | None = None) -> None:
-        """Apply the base's pending increments (all of them, if any falls in
+        """Apply the base's writes held back (all of them, if any falls in
         ``start:stop``; given no ``stop``, in any case)."""
-        incs = self.pending.get(base_index)
-        if not incs or (stop is not None and not any(a < stop and start < b for a, b, _ in incs)):
-            return
-        del self.pending[base_index]
-        arr = self.values[base_index]
-        for run in _runs(sorted(incs, key=lambda inc: inc[0])):
-            lo, hi = run[0][0], run[-1][1]
-            parts, at = [], lo
-            for a, b, value in run:
-                if a > at:  # elements between two increments: unchanged
-                    parts.append(jnp.zeros(a - at, value.dtype))
-                parts.append(value)
-                at = b
-            old = arr[lo:hi]
-            new = (
-                old + parts[0]
-                if len(parts) == 1
-                else jnp.where(_covered(run), old + jnp.concatenate(parts), old)
-            )
-            arr = jax.lax.dynamic_update_slice(arr, new, (lo,))
-        self.values[base_index] = arr
+        if stop is None or self.pending.touches(base_index, start, stop):
+            self.values[base_index] = self.pending.apply(self.values[base_index], base_index)
 
     def write_index(self, base_index: int, idx, value, inc: bool) -> None:
         """Set (or increment) the elements at flat indices ``idx`` from ``value``."""
@@ -246,27 +210,3 @@ class StepEnv:
     def float_dtype(self) -> np.dtype:
         """The compute dtype of float signals."""
         return self.layout.float_dtype
-
-
-def _runs(incs: list) -> list:
-    """Sorted, disjoint increments in runs dense enough to apply as one (`SPREAD`)."""
-    runs: list = []
-    changed = 0
-    for inc in incs:
-        a, b, _ = inc
-        if runs and b - runs[-1][0][0] <= SPREAD * (changed + b - a) + SLACK:
-            runs[-1].append(inc)
-            changed += b - a
-        else:
-            runs.append([inc])
-            changed = b - a
-    return runs
-
-
-def _covered(run) -> np.ndarray:
-    """Mask of the elements of ``run``'s span that its increments change."""
-    lo, hi = run[0][0], run[-1][1]
-    mask = np.zeros(hi - lo, bool)
-    for a, b, _ in run:
-        mask[a - lo : b - lo] = True
-    return mask
