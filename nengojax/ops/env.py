@@ -121,20 +121,13 @@ class StepEnv:
             value = self._output(base_index, value)
             self.values[base_index] = self.pending.add(arr, base_index, start, stop, value, inc)
             return
-        if not inc and not isinstance(arr, Pieces):
-            self.pending.drop(base_index)  # all of the base is set
-        self._apply_pending(base_index, start, stop)
-        arr = self.values[base_index]
-        if inc:
+        if inc:  # (applies the writes held back first)
             value = self.read_range(base_index, start, stop) + value
         value = self._output(base_index, value)
-        if isinstance(arr, Pieces):
+        if isinstance(arr, Pieces):  # (a base held in pieces holds no writes back)
             self.values[base_index] = arr.write(start, stop, value)
-        elif start == 0 and stop == arr.shape[0]:
-            self.values[base_index] = value
-        else:
-            # a slice update, not a scatter: XLA compiles and fuses it better
-            self.values[base_index] = jax.lax.dynamic_update_slice(arr, value, (start,))
+        else:  # the whole base: what is held back is overwritten
+            self._store(base_index, value)
 
     def _apply_pending(self, base_index: int, start: int = 0, stop: int | None = None) -> None:
         """Apply the base's writes held back (all of them, if any falls in
