@@ -20,6 +20,7 @@ from nengo.exceptions import ValidationError
 from nengo.utils.simulator import operator_dependency_graph
 
 from ..dtypes import default_float_dtype
+from .collector import objects_set_apart
 from .host import HostSource, is_host_source
 from .keys import KeyMap
 from .layout import Param, SignalLayout, View, flat_index
@@ -101,59 +102,62 @@ class Program:
             raise ValidationError(f"dtype must be a float type, got {dtype}", attr="dtype")
         int_dtype = np.int64 if self.float_dtype == np.float64 else np.int32
 
-        if model is None:
-            model = Model(
-                dt=self.dt,
-                label=f"{network}, dt={self.dt:f}",
-                decoder_cache=get_default_decoder_cache(),
-                builder=SharingBuilder(),
-            )
-        else:
-            self.dt = float(model.dt)
-        self.model = model
-        if network is not None:
-            model.build(network)
-            if isinstance(model.builder, SharingBuilder):
-                model.builder.done()
-        if seed is None:
-            if network is not None and network.seed is not None:
-                seed = network.seed + 1
+        # the build makes many objects: the collector leaves the process's
+        # earlier ones alone meanwhile (see .collector)
+        with objects_set_apart():
+            if model is None:
+                model = Model(
+                    dt=self.dt,
+                    label=f"{network}, dt={self.dt:f}",
+                    decoder_cache=get_default_decoder_cache(),
+                    builder=SharingBuilder(),
+                )
             else:
-                seed = np.random.randint(np.iinfo(np.int32).max)
-        self.seed = int(seed)
+                self.dt = float(model.dt)
+            self.model = model
+            if network is not None:
+                model.build(network)
+                if isinstance(model.builder, SharingBuilder):
+                    model.builder.done()
+            if seed is None:
+                if network is not None and network.seed is not None:
+                    seed = network.seed + 1
+                else:
+                    seed = np.random.randint(np.iinfo(np.int32).max)
+            self.seed = int(seed)
 
-        dg = operator_dependency_graph(model.operators)
-        if optimize:
-            merge_like_nengo(model, dg)
-        step_order = stable_toposort(dg, model.operators)
-        merged = optimize if merge is None else merge
-        if merged:
-            step_order = merge_operators(step_order, self.dt, stable_toposort)
-            step_order = stack_operators(step_order, stable_toposort, _input_node_bases(model))
-        self.step_order = step_order
-        self.op_index = {id(op): i for i, op in enumerate(step_order)}
-        for op in step_order:  # members of stacked operators (their random streams)
-            for member in op.ops if isinstance(op, StackedOps) else ():
-                self.op_index[id(member)] = len(self.op_index)
+            dg = operator_dependency_graph(model.operators)
+            if optimize:
+                merge_like_nengo(model, dg)
+            step_order = stable_toposort(dg, model.operators)
+            merged = optimize if merge is None else merge
+            if merged:
+                step_order = merge_operators(step_order, self.dt, stable_toposort)
+                step_order = stack_operators(step_order, stable_toposort, _input_node_bases(model))
+            self.step_order = step_order
+            self.op_index = {id(op): i for i, op in enumerate(step_order)}
+            for op in step_order:  # members of stacked operators (their random streams)
+                for member in op.ops if isinstance(op, StackedOps) else ():
+                    self.op_index[id(member)] = len(self.op_index)
 
-        self.keys = KeyMap(network if network is not None else key_network, model)
-        # with merged operators, small bases are coalesced (a step that does
-        # not grow with the number of modules); the step counter stays apart
-        self.layout = SignalLayout(
-            step_order,
-            self.float_dtype,
-            int_dtype,
-            rank_one,
-            coalesce=merged,
-            keep_apart=[model.step, model.time],
-        )
-        self._find_nodes()
-        self._find_host_sources()
-        self._find_probes()
-        self.params: dict[str, Param] = self.layout.find_params(model, self.keys)
-        self.base_params: dict[int, list[str]] = {}
-        for key, p in self.params.items():
-            self.base_params.setdefault(p.base, []).append(key)
+            self.keys = KeyMap(network if network is not None else key_network, model)
+            # with merged operators, small bases are coalesced (a step that does
+            # not grow with the number of modules); the step counter stays apart
+            self.layout = SignalLayout(
+                step_order,
+                self.float_dtype,
+                int_dtype,
+                rank_one,
+                coalesce=merged,
+                keep_apart=[model.step, model.time],
+            )
+            self._find_nodes()
+            self._find_host_sources()
+            self._find_probes()
+            self.params: dict[str, Param] = self.layout.find_params(model, self.keys)
+            self.base_params: dict[int, list[str]] = {}
+            for key, p in self.params.items():
+                self.base_params.setdefault(p.base, []).append(key)
 
     @property
     def toplevel(self) -> nengo.Network | None:
