@@ -25,6 +25,7 @@ from nengo.builder.neurons import SimNeurons
 from ..neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
 from . import neuron_steps  # noqa: F401  (registers the JAX steps)
 from .hostcall import host_call
+from .inline import is_ours, users_code
 from .registry import (
     KEYLESS_STEPS,
     get_neuron_step,
@@ -89,9 +90,10 @@ def lower_sim_neurons(op, ctx):
     forward with the counterpart's derivative w.r.t. ``J`` as its gradient (see
     `spike_aware`). Non-spiking types are the same in every mode.
     """
-    step = get_neuron_step(op.neurons)
-    if step is None:
+    registered = get_neuron_step(op.neurons)
+    if registered is None:
         return _host_neuron_step(op, ctx)
+    step = registered if is_ours(registered) else users_code(registered)
     names = list(op.state)
     salt = ctx.op_index(op)
     dt = ctx.dt
@@ -107,7 +109,7 @@ def lower_sim_neurons(op, ctx):
         if rate_fn is not None:
             fn = rate_fn if mode == "rate" else spike_aware(spike_fn, rate_fn)
 
-    keyless = fn is spike_fn and step in KEYLESS_STEPS  # draws no random numbers
+    keyless = fn is spike_fn and registered in KEYLESS_STEPS  # draws no random numbers
 
     def apply(env):
         J = env.read(op.J)
@@ -205,6 +207,8 @@ def _rate_fn(op, ctx, mode):
 
     cp = rate_counterpart(nt, lif_smoothing=ctx.lif_smoothing)
     cstep = None if cp is None else get_neuron_step(cp)
+    if cstep is not None and not is_ours(cstep):  # a user's, as they set jit
+        cstep = users_code(cstep)
     missing = [] if cp is None else [n for n in cp.state if n not in op.state]
     if cp is None or cstep is None or missing:
         why = (

@@ -20,6 +20,7 @@ from nengo.builder.operator import SimPyFunc
 
 from ..compiler.host import check_pyfunc_output, is_host_source
 from .hostcall import host_call
+from .inline import users_code
 from .purity import as_jax, is_pure
 from .registry import register_lowering
 
@@ -32,7 +33,7 @@ def _lower_pure(op, ctx):
         return False
     if op.output is None:
         return None  # a pure function's only effect is its output: none
-    fn = as_jax(op.fn)
+    fn = users_code(as_jax(op.fn))
     dtype = ctx.float_dtype
     out_shape = tuple(op.output.shape)
     t_spec = jax.ShapeDtypeStruct((), dtype)

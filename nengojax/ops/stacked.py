@@ -23,6 +23,7 @@ import numpy as np
 from ..compiler.layout import View
 from ..compiler.stack import StackedOps
 from .access import MergedAccess, flat_indices, is_contiguous
+from .inline import users_lowering
 from .registry import get_lowering, register_lowering
 
 #: Most members whose slices of one base are copied one by one (more: a gather).
@@ -194,7 +195,7 @@ def lower_stacked_ops(op, ctx):
     members' own results, one after another otherwise."""
     members = op.ops
     first = members[0]
-    lower = get_lowering(first, ctx.platform)
+    lower = users_lowering(get_lowering(first, ctx.platform))
     applies = [lower(m, ctx) for m in members]
     if applies[0] is None:
         return _sequential(applies)

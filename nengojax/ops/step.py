@@ -11,6 +11,7 @@ from .context import LoweringContext
 from .env import StepEnv
 from .host_target import HANDLE_KEY
 from .hostop import has_numpy_step, lower_host_operator
+from .inline import inline_jnp, users_lowering
 from .ordering import after_value, marker, write_after_read
 from .registry import OPERATORS, get_lowering
 
@@ -41,7 +42,7 @@ class StepFunction:
             lower = OPERATORS.lookup(type(op), ctx.platform)
             if lower is None and has_numpy_step(op):  # one of the user's own operators
                 lower = lower_host_operator
-            apply = (lower or get_lowering(op, ctx.platform))(op, ctx)
+            apply = users_lowering(lower or get_lowering(op, ctx.platform))(op, ctx)
             if apply is None:
                 continue
             key = program.node_key_of(op)
@@ -79,6 +80,11 @@ class StepFunction:
 
     def __call__(self, packed, consts, state, host_row, input_row):
         """One step; each state signal comes back in the shape it came in."""
+        # jax.numpy traced inline, the user's code as the user set jit (.inline)
+        with inline_jnp():
+            return self._step(packed, consts, state, host_row, input_row)
+
+    def _step(self, packed, consts, state, host_row, input_row):
         program = self.program
         layout = program.layout
         # a param base may come as its param's own array (not flattened)
