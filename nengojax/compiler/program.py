@@ -20,7 +20,7 @@ from nengo.exceptions import ValidationError
 from nengo.utils.simulator import operator_dependency_graph
 
 from ..dtypes import default_float_dtype
-from .collector import objects_set_apart
+from .collector import paused_collector
 from .host import HostSource, is_host_source
 from .keys import KeyMap
 from .layout import Param, SignalLayout, View, flat_index
@@ -102,9 +102,9 @@ class Program:
             raise ValidationError(f"dtype must be a float type, got {dtype}", attr="dtype")
         int_dtype = np.int64 if self.float_dtype == np.float64 else np.int32
 
-        # the build makes many objects: the collector leaves the process's
-        # earlier ones alone meanwhile (see .collector)
-        with objects_set_apart():
+        # the build makes many objects and almost no cyclic garbage: Python's
+        # cycle collector pauses meanwhile (see .collector)
+        with paused_collector():
             if model is None:
                 model = Model(
                     dt=self.dt,
