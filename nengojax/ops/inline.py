@@ -27,7 +27,14 @@ from collections.abc import Callable
 
 import jax
 
-__all__ = ["inline_jnp", "is_ours", "users_code", "users_lowering"]
+__all__ = [
+    "inline_jnp",
+    "is_ours",
+    "top_package",
+    "users_code",
+    "users_code_unless_ours",
+    "users_lowering",
+]
 
 # the user's jit setting outside `inline_jnp` (None: not inside it)
 _users_setting: contextvars.ContextVar = contextvars.ContextVar(
@@ -71,9 +78,21 @@ def users_code(fn: Callable) -> Callable:
     return call
 
 
+def top_package(fn) -> str:
+    """The top-level package defining ``fn`` (its class's, for an object
+    without a module of its own)."""
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    return module.split(".")[0]
+
+
 def is_ours(fn) -> bool:
     """Whether ``fn`` is defined in nengojax (anything else is the user's)."""
-    return (getattr(fn, "__module__", None) or "").split(".")[0] == "nengojax"
+    return top_package(fn) == "nengojax"
+
+
+def users_code_unless_ours(fn: Callable) -> Callable:
+    """``fn`` as it is if nengojax defines it, else as `users_code`."""
+    return fn if is_ours(fn) else users_code(fn)
 
 
 def users_lowering(lower: Callable) -> Callable:

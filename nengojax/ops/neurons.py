@@ -25,7 +25,7 @@ from nengo.builder.neurons import SimNeurons
 from ..neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
 from . import neuron_steps  # noqa: F401  (registers the JAX steps)
 from .hostcall import host_call
-from .inline import is_ours, users_code
+from .inline import users_code_unless_ours
 from .registry import (
     KEYLESS_STEPS,
     get_neuron_step,
@@ -93,7 +93,7 @@ def lower_sim_neurons(op, ctx):
     registered = get_neuron_step(op.neurons)
     if registered is None:
         return _host_neuron_step(op, ctx)
-    step = registered if is_ours(registered) else users_code(registered)
+    step = users_code_unless_ours(registered)  # a user's, as they set jit
     names = list(op.state)
     salt = ctx.op_index(op)
     dt = ctx.dt
@@ -207,8 +207,8 @@ def _rate_fn(op, ctx, mode):
 
     cp = rate_counterpart(nt, lif_smoothing=ctx.lif_smoothing)
     cstep = None if cp is None else get_neuron_step(cp)
-    if cstep is not None and not is_ours(cstep):  # a user's, as they set jit
-        cstep = users_code(cstep)
+    if cstep is not None:
+        cstep = users_code_unless_ours(cstep)
     missing = [] if cp is None else [n for n in cp.state if n not in op.state]
     if cp is None or cstep is None or missing:
         why = (

@@ -20,7 +20,7 @@ from nengo.builder.operator import SimPyFunc
 
 from ..compiler.host import check_pyfunc_output, is_host_source
 from .hostcall import host_call
-from .inline import users_code
+from .inline import top_package, users_code
 from .purity import as_jax, is_pure
 from .registry import register_lowering
 
@@ -61,8 +61,7 @@ def _lower_pure(op, ctx):
 
 def is_users(fn) -> bool:
     """Whether ``fn`` is user code (not a function of nengo's own)."""
-    module = getattr(fn, "__module__", None) or type(fn).__module__
-    return not (module == "nengo" or module.startswith("nengo."))
+    return top_package(fn) != "nengo"
 
 
 def calls_observable(fn) -> bool:
